@@ -1,0 +1,51 @@
+# The two commands a newcomer runs: `make dev` (the local stack) and `make test` (every check).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+OSLS := $(CURDIR)/node_modules/.bin/osls
+SERVICES := bus users orders notifications
+STAGE ?= dev
+
+.PHONY: help install dev test lint pytest package schemas clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python and npm dependencies
+
+$(VENV)/.installed: requirements/lambda.txt requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+dev: install ## Run the whole system locally (no AWS account, no Docker)
+	@echo "The local stack is not built yet (see the local stack issue)."
+
+package: install ## Package every service offline into services/<x>/.serverless/
+	@for s in $(SERVICES); do \
+	  echo "== package $$s"; \
+	  (cd services/$$s && $(OSLS) package --stage $(STAGE)); \
+	done
+
+lint: install ## ruff on all Python code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+schemas: install ## Regenerate schemas/ (the JSON Schema of every event) from the models
+	$(BIN)/python -m devtools.schemas write
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: lint package pytest ## Every check: ruff, offline packaging, the whole pytest suite
+
+clean: ## Remove build output (keeps .venv and node_modules)
+	rm -rf services/*/.serverless .cache .pytest_cache .ruff_cache

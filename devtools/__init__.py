@@ -1,0 +1,1 @@
+"""Developer tooling: reading the packaged templates, the local stack, schema generation."""

@@ -1,0 +1,111 @@
+"""Create what the packaged templates declare in an AWS endpoint: moto in process (tests) or moto
+in server mode (the local stack).
+
+Only the resources a request or an event touches are created: DynamoDB tables (keys, indexes,
+streams, TTL), SQS queues (with their redrive policies), event buses, rules with their patterns
+and non-Lambda targets, and state machines. IAM, logs, API Gateway and Lambda itself are not
+emulated here; the local stack and the tests invoke the handlers in process.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devtools.template import Stacks
+
+# CloudFormation table properties that the CreateTable API takes under the same name.
+_TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+_RULE_TARGET_KEYS = ("Id", "Arn", "Input", "InputPath", "InputTransformer", "SqsParameters")
+
+
+def provision(stacks: Stacks, session: Any, endpoint_url: str | None = None) -> None:
+    """Create every table, queue, bus, rule and state machine of ``stacks`` through ``session``."""
+
+    def client(name: str) -> Any:
+        return session.client(name, region_name=stacks.region, endpoint_url=endpoint_url)
+
+    dynamodb, sqs, events, states = (
+        client("dynamodb"),
+        client("sqs"),
+        client("events"),
+        client("stepfunctions"),
+    )
+    for service, template in stacks.templates.items():
+        resolved = {
+            logical_id: stacks.resolve(service, resource.get("Properties", {}))
+            for logical_id, resource in template.resources.items()
+        }
+        types = {logical_id: resource["Type"] for logical_id, resource in template.resources.items()}
+
+        def of_type(resource_type: str, types: dict = types, resolved: dict = resolved) -> list[dict]:
+            return [resolved[logical_id] for logical_id, kind in types.items() if kind == resource_type]
+
+        for props in of_type("AWS::DynamoDB::Table"):
+            _create_table(dynamodb, props)
+        # Dead-letter queues first: a redrive policy names an existing queue.
+        queues = sorted(of_type("AWS::SQS::Queue"), key=lambda p: "RedrivePolicy" in p)
+        for props in queues:
+            _create_queue(sqs, props)
+        for props in of_type("AWS::Events::EventBus"):
+            events.create_event_bus(Name=props["Name"])
+        for logical_id, kind in types.items():
+            if kind == "AWS::Events::Rule":
+                _create_rule(events, stacks.physical_name(service, logical_id), resolved[logical_id])
+        for logical_id, kind in types.items():
+            if kind == "AWS::StepFunctions::StateMachine":
+                _create_state_machine(states, stacks.physical_name(service, logical_id), resolved[logical_id])
+
+
+def _create_table(dynamodb: Any, props: dict[str, Any]) -> None:
+    request = {key: props[key] for key in _TABLE_KEYS if key in props}
+    stream = props.get("StreamSpecification")
+    if stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    dynamodb.create_table(**request)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=props["TableName"],
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+        )
+
+
+def _create_queue(sqs: Any, props: dict[str, Any]) -> None:
+    attributes = {}
+    for key, value in props.items():
+        if key in ("QueueName", "Tags"):
+            continue
+        if isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        attributes[key] = str(value)
+    sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)
+
+
+def _create_rule(events: Any, name: str, props: dict[str, Any]) -> None:
+    bus = props.get("EventBusName", "default")
+    bus = bus.rsplit("/", 1)[-1]  # the property takes a name or an ARN
+    events.put_rule(
+        Name=name,
+        EventBusName=bus,
+        EventPattern=json.dumps(props["EventPattern"]),
+        State=props.get("State", "ENABLED"),
+    )
+    # A rule whose target is a Lambda function makes moto's PutEvents fail; the local stack
+    # delivers those itself, and the services target SQS queues and state machines anyway.
+    targets = [
+        {key: target[key] for key in _RULE_TARGET_KEYS if key in target}
+        for target in props.get("Targets", [])
+        if ":lambda:" not in target["Arn"]
+    ]
+    if targets:
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
+
+def _create_state_machine(states: Any, name: str, props: dict[str, Any]) -> None:
+    definition = props.get("DefinitionString") or json.dumps(props["Definition"])
+    for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    states.create_state_machine(name=name, definition=definition, roleArn=props["RoleArn"])

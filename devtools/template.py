@@ -1,0 +1,211 @@
+"""The packaged CloudFormation templates, read as the source of truth for tests and the local stack.
+
+``osls package`` writes ``services/<x>/.serverless/cloudformation-template-update-stack.json``.
+``Stacks`` loads them all and resolves the intrinsic functions the services use (``Ref``,
+``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``, ``Fn::ImportValue``, ``Fn::Select``) the way
+CloudFormation would for one account and region, so that table names, queue URLs, rule patterns,
+environment variables and state machine definitions come from what deploys, not from a list kept
+by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("bus", "users", "orders", "notifications")
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+TEMPLATE = ".serverless/cloudformation-template-update-stack.json"
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+class TemplateError(RuntimeError):
+    pass
+
+
+@dataclass
+class Template:
+    service: str
+    body: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.body.get("Resources", {})
+
+    def of_type(self, resource_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == resource_type:
+                yield logical_id, resource.get("Properties", {})
+
+
+def template_path(service: str) -> Path:
+    return ROOT / "services" / service / TEMPLATE
+
+
+def load_template(service: str) -> Template:
+    path = template_path(service)
+    if not path.exists():
+        raise TemplateError(f"{path} is missing: run `make package` first")
+    return Template(service, json.loads(path.read_text()))
+
+
+@dataclass
+class Stacks:
+    """Every service's packaged template, with CloudFormation's view of names and ARNs."""
+
+    stage: str = "dev"
+    account: str = ACCOUNT
+    region: str = REGION
+    sqs_endpoint: str = f"https://sqs.{REGION}.amazonaws.com"
+    services: tuple[str, ...] = SERVICES
+    templates: dict[str, Template] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = {service: load_template(service) for service in self.services}
+
+    def stack_name(self, service: str) -> str:
+        return f"shop-{service}-{self.stage}"
+
+    @cached_property
+    def exports(self) -> dict[str, tuple[str, Any]]:
+        found = {}
+        for service, template in self.templates.items():
+            for output in template.body.get("Outputs", {}).values():
+                name = output.get("Export", {}).get("Name")
+                if name:
+                    found[self.resolve(service, name)] = (service, output["Value"])
+        return found
+
+    def output(self, service: str, name: str) -> Any:
+        return self.resolve(service, self.templates[service].body["Outputs"][name]["Value"])
+
+    # -- names CloudFormation would give ----------------------------------------------------------
+
+    def _properties(self, service: str, logical_id: str) -> tuple[str, dict[str, Any]]:
+        try:
+            resource = self.templates[service].resources[logical_id]
+        except KeyError:
+            raise TemplateError(f"{service}: no resource {logical_id}") from None
+        return resource["Type"], resource.get("Properties", {})
+
+    def physical_name(self, service: str, logical_id: str) -> str:
+        resource_type, props = self._properties(service, logical_id)
+        name_property = {
+            "AWS::DynamoDB::Table": "TableName",
+            "AWS::SQS::Queue": "QueueName",
+            "AWS::Events::EventBus": "Name",
+            "AWS::Events::Rule": "Name",
+            "AWS::Lambda::Function": "FunctionName",
+            "AWS::StepFunctions::StateMachine": "StateMachineName",
+            "AWS::IAM::Role": "RoleName",
+            "AWS::SNS::Topic": "TopicName",
+            "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::Cognito::UserPool": "UserPoolName",
+        }.get(resource_type)
+        if name_property and name_property in props:
+            return str(self.resolve(service, props[name_property]))
+        return f"{self.stack_name(service)}-{logical_id}"[:64]
+
+    def arn(self, service: str, logical_id: str) -> str:
+        resource_type, _ = self._properties(service, logical_id)
+        name = self.physical_name(service, logical_id)
+        prefix = f"arn:aws:{{}}:{self.region}:{self.account}:"
+        formats = {
+            "AWS::DynamoDB::Table": prefix.format("dynamodb") + f"table/{name}",
+            "AWS::SQS::Queue": prefix.format("sqs") + name,
+            "AWS::Events::EventBus": prefix.format("events") + f"event-bus/{name}",
+            "AWS::Events::Rule": prefix.format("events") + f"rule/{name}",
+            "AWS::Lambda::Function": prefix.format("lambda") + f"function:{name}",
+            "AWS::StepFunctions::StateMachine": prefix.format("states") + f"stateMachine:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{self.account}:role/{name}",
+            "AWS::SNS::Topic": prefix.format("sns") + name,
+            "AWS::Logs::LogGroup": prefix.format("logs") + f"log-group:{name}:*",
+            "AWS::Cognito::UserPool": prefix.format("cognito-idp") + f"userpool/{name}",
+        }
+        if resource_type not in formats:
+            return prefix.format("unknown") + f"{resource_type}/{name}"
+        return formats[resource_type]
+
+    def ref(self, service: str, logical_id: str) -> str:
+        resource_type, _ = self._properties(service, logical_id)
+        if resource_type == "AWS::SQS::Queue":
+            return f"{self.sqs_endpoint}/{self.account}/{self.physical_name(service, logical_id)}"
+        if resource_type in ("AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"):
+            return self.arn(service, logical_id)
+        return self.physical_name(service, logical_id)
+
+    def get_att(self, service: str, logical_id: str, attribute: str) -> str:
+        if attribute == "Arn":
+            return self.arn(service, logical_id)
+        if attribute in ("QueueName", "Name"):
+            return self.physical_name(service, logical_id)
+        if attribute == "QueueUrl":
+            return self.ref(service, logical_id)
+        if attribute == "StreamArn":
+            return self.arn(service, logical_id) + "/stream/local"
+        if attribute == "ProviderURL":
+            return f"https://cognito-idp.{self.region}.amazonaws.com/{self.ref(service, logical_id)}"
+        raise TemplateError(f"{service}: Fn::GetAtt {logical_id}.{attribute} is not supported locally")
+
+    # -- intrinsic functions ----------------------------------------------------------------------
+
+    def _pseudo(self, service: str, name: str) -> str | None:
+        return {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack_name(service),
+            "AWS::NoValue": None,
+        }.get(name)
+
+    def _sub_variable(self, service: str, name: str, variables: dict[str, Any]) -> str:
+        if name in variables:
+            return str(self.resolve(service, variables[name]))
+        if name.startswith("AWS::"):
+            return str(self._pseudo(service, name))
+        if "." in name:
+            logical_id, attribute = name.split(".", 1)
+            return self.get_att(service, logical_id, attribute)
+        return self.ref(service, name)
+
+    def resolve(self, service: str, value: Any) -> Any:
+        """``value`` with every intrinsic function replaced by what CloudFormation would give."""
+        if isinstance(value, list):
+            return [self.resolve(service, item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
+            return {key: self.resolve(service, item) for key, item in value.items()}
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            if argument.startswith("AWS::"):
+                return self._pseudo(service, argument)
+            return self.ref(service, argument)
+        if function == "Fn::GetAtt":
+            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+            return self.get_att(service, logical_id, attribute)
+        if function == "Fn::Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            return _SUB_VARIABLE.sub(lambda m: self._sub_variable(service, m.group(1), variables), text)
+        if function == "Fn::Join":
+            separator, items = argument
+            return separator.join(str(item) for item in self.resolve(service, items))
+        if function == "Fn::Select":
+            index, items = argument
+            return self.resolve(service, items)[int(index)]
+        if function == "Fn::ImportValue":
+            name = self.resolve(service, argument)
+            if name not in self.exports:
+                raise TemplateError(f"{service}: Fn::ImportValue {name!r} is exported by no stack")
+            exporter, exported = self.exports[name]
+            return self.resolve(exporter, exported)
+        raise TemplateError(f"{service}: {function} is not supported locally")

@@ -1,0 +1,1 @@
+"""The users service: profiles, e-mail uniqueness, and the user events."""

@@ -1,0 +1,169 @@
+"""HTTP API plumbing shared by every service: the resolver, error mapping, caller identity and
+correlation ids.
+
+Error bodies are JSON and never carry a stack trace:
+
+- bad input: 400 (malformed, too large) or 422 (fields): ``{"statusCode", "message", "detail":
+  [{"loc": [...], "type", "msg"}]}`` naming each offending field;
+- ``ForbiddenError`` 403, ``NotFoundError`` 404, ``ConflictError`` 409: ``{"statusCode", "message"}``;
+- anything unexpected: 500 ``{"statusCode": 500, "message": "Internal server error"}``, with the
+  full trace in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import (
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    ServiceError,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.envelope import new_id
+from shared.observability import bind_correlation_id, logger, metrics, tracer
+
+__all__ = [
+    "BadRequestError",
+    "Caller",
+    "ConflictError",
+    "ForbiddenError",
+    "NotFoundError",
+    "RequestBody",
+    "authorize_user",
+    "caller_of",
+    "create_resolver",
+    "http_entrypoint",
+]
+
+MAX_BODY_BYTES = 16 * 1024
+CORRELATION_HEADER = "x-correlation-id"
+_VALID_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ADMIN_GROUP = "admin"
+
+
+class ConflictError(ServiceError):
+    def __init__(self, msg: str) -> None:
+        super().__init__(HTTPStatus.CONFLICT, msg)
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    is_admin: bool
+
+    def may_act_on(self, user_id: str) -> bool:
+        return self.is_admin or self.user_id == user_id
+
+
+def _groups(claim: Any) -> set[str]:
+    # API Gateway passes a JWT array claim as a string such as "[admin editors]".
+    if isinstance(claim, list):
+        return {str(group) for group in claim}
+    if isinstance(claim, str):
+        return set(claim.strip("[]").replace(",", " ").split())
+    return set()
+
+
+def caller_of(app: APIGatewayHttpResolver) -> Caller:
+    """The authenticated caller: the JWT ``sub``; ``cognito:groups`` holding admin acts on anyone."""
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    subject = claims.get("sub")
+    if not subject:
+        # The JWT authorizer guarantees a token; a route without one is a wiring error.
+        raise ForbiddenError("No authenticated caller")
+    return Caller(user_id=str(subject), is_admin=ADMIN_GROUP in _groups(claims.get("cognito:groups")))
+
+
+def authorize_user(caller: Caller, user_id: str) -> None:
+    if not caller.may_act_on(user_id):
+        raise ForbiddenError("You may only access your own resources")
+
+
+def _json(status: int, body: Mapping[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    """An HTTP API resolver validating requests and responses against their pydantic models."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        detail = [
+            {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
+            for e in error.errors()
+        ]
+        if any(e["type"] == "json_invalid" for e in detail):
+            return _json(
+                400, {"statusCode": 400, "message": "Request body is not valid JSON", "detail": detail}
+            )
+        return _json(422, {"statusCode": 422, "message": "Request validation failed", "detail": detail})
+
+    @app.exception_handler(ServiceError)
+    def _service_error(error: ServiceError) -> Response:
+        return _json(error.status_code, {"statusCode": error.status_code, "message": error.msg})
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return _json(500, {"statusCode": 500, "message": "Internal server error"})
+
+    return app
+
+
+def _correlation_id(event: Mapping[str, Any]) -> str:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    candidate = headers.get(CORRELATION_HEADER, "")
+    if _VALID_CORRELATION_ID.match(candidate):
+        return candidate
+    return (event.get("requestContext") or {}).get("requestId") or new_id()
+
+
+def _body_size(event: Mapping[str, Any]) -> int:
+    body = event.get("body") or ""
+    size = len(body.encode()) if isinstance(body, str) else len(body)
+    return size * 3 // 4 if event.get("isBase64Encoded") else size
+
+
+def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BODY_BYTES) -> Callable:
+    """The Lambda entry point of an HTTP API function: correlation id in and out, body size limit,
+    Powertools logging context, tracing and metrics."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        correlation_id = _correlation_id(event)
+        bind_correlation_id(correlation_id)
+        app.append_context(correlation_id=correlation_id)
+        if _body_size(event) > max_body_bytes:
+            response = {
+                "statusCode": 400,
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps(
+                    {"statusCode": 400, "message": f"Request body larger than {max_body_bytes} bytes"}
+                ),
+                "isBase64Encoded": False,
+            }
+        else:
+            response = app.resolve(event, context)
+        response.setdefault("headers", {})[CORRELATION_HEADER] = correlation_id
+        return response
+
+    return handler
