@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from devtools.lambda_runtime import FunctionSpec, functions
+from devtools.plumbing import MOTO_CONFIG, Plumbing
 from devtools.provision import provision
 from devtools.template import Stacks
 
@@ -24,9 +25,17 @@ def stacks() -> Stacks:
 @pytest.fixture
 def aws(stacks: Stacks) -> Iterator[Stacks]:
     """A fresh moto account holding every table, queue, bus, rule and state machine that deploys."""
-    with mock_aws():
+    with mock_aws(config=MOTO_CONFIG):
         provision(stacks, boto3.Session())
         yield stacks
+
+
+@pytest.fixture
+def plumbing(aws: Stacks) -> Iterator[Plumbing]:
+    """Streams, queues and state machine tasks wired to the real handlers; call ``.drain()``."""
+    wiring = Plumbing(aws, boto3.Session())
+    with wiring.routing_state_machine_tasks():
+        yield wiring
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,364 @@
+"""What AWS does between the services, done in process: event source mappings and Step Functions
+Lambda tasks, wired from the packaged templates to the real handlers.
+
+- DynamoDB streams: every ``AWS::Lambda::EventSourceMapping`` on a table's stream gets the stream's
+  new records (after its filter criteria) in batches, as Lambda delivers them. A failed batch, or the
+  records after the lowest ``batchItemFailures`` entry, are delivered again until
+  ``MaximumRetryAttempts``; then the batch is reported to the on-failure destination and skipped.
+- SQS: every mapping on a queue receives its messages in batches; the records a handler reports as
+  failed (or all of them, if it raises) become visible again after ``retry_delay`` seconds, so SQS
+  (moto) moves them to the dead-letter queue after ``maxReceiveCount`` receives.
+- EventBridge: rules route ``PutEvents`` to their SQS targets inside moto itself.
+- Step Functions: moto executes the state machines; its Lambda tasks reach ``invoke`` of moto's
+  Docker-less Lambda backend, which ``Plumbing.routing_state_machine_tasks()`` sends to the handler
+  of the function with that name. A handler's exception becomes the task's error (``errorType`` is
+  the exception's class name), so ``Retry`` and ``Catch`` work as deployed.
+
+``drain()`` repeats all of this until nothing moves (no record, no message, no running execution).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.events.models import EventPattern
+
+from devtools.lambda_runtime import FunctionSpec, functions
+from devtools.template import Stacks
+
+log = logging.getLogger("devtools.plumbing")
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+"""moto settings under which state machines run, their Lambda tasks reaching our handlers."""
+
+LOCAL_STREAM_RETRY_CAP = 5  # Lambda retries a stream batch "forever" (-1); locally we stop somewhere.
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One invocation of a consumer: what it got and how it ended."""
+
+    function: str
+    source: str  # "sqs" | "dynamodb" | "states"
+    records: int
+    failed: int
+    error: str | None = None
+
+
+@dataclass
+class EventSourceMapping:
+    function: FunctionSpec
+    source_arn: str
+    kind: str  # "sqs" | "dynamodb"
+    batch_size: int
+    report_item_failures: bool
+    filters: list[EventPattern]
+    max_retry_attempts: int
+    on_failure_arn: str | None
+    enabled: bool = True
+
+    def accepts(self, record: dict[str, Any]) -> bool:
+        return not self.filters or any(pattern.matches_event(record) for pattern in self.filters)
+
+
+def event_source_mappings(stacks: Stacks, specs: dict[str, FunctionSpec]) -> list[EventSourceMapping]:
+    found = []
+    for service, template in stacks.templates.items():
+        for _, raw in template.of_type("AWS::Lambda::EventSourceMapping"):
+            props = stacks.resolve(service, raw)
+            function_name = str(props["FunctionName"]).rsplit(":", 1)[-1]
+            source_arn = props["EventSourceArn"]
+            kind = "sqs" if source_arn.startswith("arn:aws:sqs:") else "dynamodb"
+            retries = props.get("MaximumRetryAttempts", -1)
+            found.append(
+                EventSourceMapping(
+                    function=specs[function_name],
+                    source_arn=source_arn,
+                    kind=kind,
+                    batch_size=int(props.get("BatchSize", 10 if kind == "sqs" else 100)),
+                    report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                    filters=[
+                        EventPattern.load(f["Pattern"])
+                        for f in props.get("FilterCriteria", {}).get("Filters", [])
+                    ],
+                    max_retry_attempts=LOCAL_STREAM_RETRY_CAP if int(retries) < 0 else int(retries),
+                    on_failure_arn=props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+                    enabled=props.get("Enabled", True) not in (False, "false"),
+                )
+            )
+    return found
+
+
+def _lambda_json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+@dataclass
+class Plumbing:
+    stacks: Stacks
+    session: Any  # boto3.Session
+    endpoint_url: str | None = None
+    retry_delay: int = 0
+    on_delivery: Callable[[Delivery], None] = lambda delivery: None
+    specs: dict[str, FunctionSpec] = field(init=False)
+    mappings: list[EventSourceMapping] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.specs = functions(self.stacks)
+        self.mappings = [m for m in event_source_mappings(self.stacks, self.specs) if m.enabled]
+        self._handlers: dict[str, Callable] = {}
+        self._positions: dict[tuple[str, str], str] = {}  # (stream, shard) -> last sequence number done
+        self._stream_attempts: Counter[tuple[str, str]] = Counter()
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name, region_name=self.stacks.region, endpoint_url=self.endpoint_url)
+
+    # -- invoking ---------------------------------------------------------------------------------
+
+    def handler(self, function_name: str) -> Callable:
+        if function_name not in self._handlers:
+            self._handlers[function_name] = self.specs[function_name].load()
+        return self._handlers[function_name]
+
+    def invoke(self, function_name: str, event: Any) -> Any:
+        """Invoke a function's handler as Lambda would (exceptions propagate)."""
+        return self.handler(function_name)(event, self.specs[function_name].context())
+
+    def _deliver(self, mapping: EventSourceMapping, records: list[dict]) -> set[str] | None:
+        """Invoke with a batch; returns the failed item identifiers, or None when everything failed."""
+        name = mapping.function.name
+        try:
+            response = self.invoke(name, {"Records": records})
+        except Exception as error:
+            log.error("%s failed on a batch of %d:\n%s", name, len(records), traceback.format_exc())
+            self.on_delivery(Delivery(name, mapping.kind, len(records), len(records), repr(error)))
+            return None
+        failed = set()
+        if mapping.report_item_failures and isinstance(response, dict):
+            failed = {str(f["itemIdentifier"]) for f in response.get("batchItemFailures") or []}
+        self.on_delivery(Delivery(name, mapping.kind, len(records), len(failed)))
+        return failed
+
+    # -- DynamoDB streams -------------------------------------------------------------------------
+
+    def _stream_arn(self, table_name: str) -> str | None:
+        table = self.client("dynamodb").describe_table(TableName=table_name)["Table"]
+        return table.get("LatestStreamArn")
+
+    def _new_stream_records(self, stream_arn: str, consumer: str) -> Iterator[tuple[str, list[dict]]]:
+        streams = self.client("dynamodbstreams")
+        for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            after = self._positions.get((consumer, shard_id))
+            request = {"StreamArn": stream_arn, "ShardId": shard_id}
+            if after:
+                request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+            else:
+                request.update(ShardIteratorType="TRIM_HORIZON")
+            iterator = streams.get_shard_iterator(**request)["ShardIterator"]
+            records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+            if records:
+                yield shard_id, records
+
+    def deliver_streams(self) -> int:
+        delivered = 0
+        for mapping in (m for m in self.mappings if m.kind == "dynamodb"):
+            table_name = mapping.source_arn.split(":table/", 1)[1].split("/", 1)[0]
+            stream_arn = self._stream_arn(table_name)
+            if not stream_arn:
+                continue
+            for shard_id, raw_records in self._new_stream_records(stream_arn, mapping.function.name):
+                records = [
+                    json.loads(json.dumps(r, default=_lambda_json)) | {"eventSourceARN": stream_arn}
+                    for r in raw_records
+                ]
+                delivered += self._deliver_stream_records(mapping, stream_arn, shard_id, records)
+        return delivered
+
+    def _deliver_stream_records(
+        self, mapping: EventSourceMapping, stream_arn: str, shard_id: str, records: list[dict]
+    ) -> int:
+        # Positions are kept per consumer: two consumers of one stream each read every record.
+        key = (mapping.function.name, shard_id)
+        delivered = 0
+        while records:
+            batch, records = records[: mapping.batch_size], records[mapping.batch_size :]
+            wanted = [r for r in batch if mapping.accepts(r)]
+            failed = self._deliver(mapping, wanted) if wanted else set()
+            delivered += len(wanted)
+            if failed == set():
+                self._positions[key] = batch[-1]["dynamodb"]["SequenceNumber"]
+                continue
+            # Lambda resumes from the lowest failed record (everything, when the handler raised).
+            sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in wanted]
+            reported = [s for s in sequence_numbers if failed is not None and s in failed]
+            first_failed = min(reported or sequence_numbers, key=int)
+            done = [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) < int(first_failed)]
+            if done:
+                self._positions[key] = done[-1]["dynamodb"]["SequenceNumber"]
+            self._stream_attempts[(key[0], first_failed)] += 1
+            if self._stream_attempts[(key[0], first_failed)] > mapping.max_retry_attempts:
+                self._give_up_on_stream_batch(mapping, stream_arn, shard_id, batch)
+                self._positions[key] = batch[-1]["dynamodb"]["SequenceNumber"]
+            break  # the rest waits for the next round, as a shard is processed in order
+        return delivered
+
+    def _give_up_on_stream_batch(
+        self, mapping: EventSourceMapping, stream_arn: str, shard_id: str, batch: list[dict]
+    ) -> None:
+        log.error("%s: retries exhausted for a stream batch of %d", mapping.function.name, len(batch))
+        if not mapping.on_failure_arn:
+            return
+        # What Lambda sends to an on-failure destination for a stream: where the batch is, not the data.
+        self.client("sqs").send_message(
+            QueueUrl=self._queue_url(mapping.on_failure_arn),
+            MessageBody=json.dumps(
+                {
+                    "requestContext": {
+                        "functionArn": mapping.function.name,
+                        "condition": "RetryAttemptsExhausted",
+                    },
+                    "DDBStreamBatchInfo": {
+                        "shardId": shard_id,
+                        "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                        "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                        "batchSize": len(batch),
+                        "streamArn": stream_arn,
+                    },
+                }
+            ),
+        )
+
+    # -- SQS --------------------------------------------------------------------------------------
+
+    def _queue_url(self, queue_arn: str) -> str:
+        return self.client("sqs").get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+
+    def deliver_queues(self) -> int:
+        sqs = self.client("sqs")
+        delivered = 0
+        for mapping in (m for m in self.mappings if m.kind == "sqs"):
+            queue_url = self._queue_url(mapping.source_arn)
+            messages = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(mapping.batch_size, 10),
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not messages:
+                continue
+            records = [self._sqs_record(message, mapping.source_arn) for message in messages]
+            failed = self._deliver(mapping, records)
+            delivered += len(records)
+            for message in messages:
+                if failed is None or message["MessageId"] in failed:
+                    sqs.change_message_visibility(
+                        QueueUrl=queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=self.retry_delay,
+                    )
+                else:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return delivered
+
+    def _sqs_record(self, message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {
+                    "stringValue": value.get("StringValue"),
+                    "binaryValue": value.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": value["DataType"],
+                }
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": self.stacks.region,
+        }
+
+    # -- Step Functions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def routing_state_machine_tasks(self) -> Iterator[None]:
+        """While active, moto's Lambda tasks run the real handlers (see the module docstring)."""
+        plumbing = self
+        original = LambdaSimpleBackend.invoke
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ):
+            name = function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
+            if name not in plumbing.specs:
+                return original(backend, function_name, qualifier, body, headers, response_headers)
+            event = json.loads(body) if body else {}
+            try:
+                result = plumbing.invoke(name, event)
+            except Exception as error:
+                log.info("%s raised %s (a state machine task error)", name, type(error).__name__)
+                plumbing.on_delivery(Delivery(name, "states", 1, 1, repr(error)))
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(
+                    {
+                        "errorType": type(error).__name__,
+                        "errorMessage": str(error),
+                        "stackTrace": traceback.format_tb(error.__traceback__),
+                    }
+                ).encode()
+            plumbing.on_delivery(Delivery(name, "states", 1, 0))
+            return json.dumps(result, default=str).encode()
+
+        LambdaSimpleBackend.invoke = invoke
+        try:
+            yield
+        finally:
+            LambdaSimpleBackend.invoke = original
+
+    def running_executions(self) -> int:
+        states = self.client("stepfunctions")
+        running = 0
+        for machine in states.list_state_machines()["stateMachines"]:
+            executions = states.list_executions(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            )
+            running += len(executions["executions"])
+        return running
+
+    # -- all of it --------------------------------------------------------------------------------
+
+    def pump(self) -> int:
+        """One round: deliver what is waiting in every stream and queue; returns the records delivered."""
+        return self.deliver_streams() + self.deliver_queues()
+
+    def drain(self, *, timeout: float = 30.0, poll: float = 0.05) -> int:
+        """Deliver until no record, no message and no running execution is left."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while True:
+            moved = self.pump()
+            total += moved
+            if not moved and not self.running_executions():
+                return total
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still busy after {timeout} s ({total} records delivered)")
+            if not moved:
+                time.sleep(poll)
