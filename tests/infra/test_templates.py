@@ -1,0 +1,62 @@
+"""What deploys: every service packages offline, and cfn-lint finds nothing in what it packaged."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devtools.template import ROOT, SERVICES, load_template, template_path
+
+# W3005 (a DependsOn that a Ref already implies) comes from the framework's own httpApi output.
+ALLOWED_CFN_LINT = {"W3005"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_packaged_a_template_and_its_artifact(service):
+    template = load_template(service)
+    assert template.resources
+    functions = list(template.of_type("AWS::Lambda::Function"))
+    if service != "bus":
+        assert functions, f"{service} packages no function"
+        assert (template_path(service).parent / f"shop-{service}.zip").exists()
+
+
+def test_cfn_lint_finds_nothing_but_the_framework_warning():
+    paths = [str(template_path(service)) for service in SERVICES]
+    lint = subprocess.run(  # noqa: S603 - our own tool and files
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = [line for line in lint.stdout.splitlines() if line.strip()]
+    unexpected = [line for line in findings if line.split(":")[5] not in ALLOWED_CFN_LINT]
+    assert not unexpected, "\n".join(unexpected)
+    assert lint.returncode in (0, 4), lint.stderr  # 4: warnings only
+
+
+def test_compose_deploys_the_bus_first_and_passes_outputs_that_exist_to_params_that_exist():
+    compose = yaml.safe_load((ROOT / "serverless-compose.yml").read_text())["services"]
+    assert set(compose) == set(SERVICES)
+    for name, entry in compose.items():
+        assert (ROOT / entry["path"] / "serverless.yml").exists()
+        declared = yaml.load((ROOT / entry["path"] / "serverless.yml").read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader
+        defaults = declared.get("params", {}).get("default", {})
+        for param, value in (entry.get("params") or {}).items():
+            assert param in defaults, f"{name}: param {param} has no default, so `osls package` alone fails"
+            producer, output = value.removeprefix("${").removesuffix("}").split(".")
+            assert output in load_template(producer).body.get("Outputs", {}), (
+                f"{producer} has no output {output}"
+            )
+    assert "params" not in compose["bus"]
+    consumers = [entry["params"] for name, entry in compose.items() if name != "bus"]
+    assert all(params["eventBusName"] == "${bus.EventBusName}" for params in consumers)
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads serverless.yml, whose values may carry CloudFormation tags such as !Sub."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)

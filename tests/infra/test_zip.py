@@ -1,0 +1,87 @@
+"""The zips are what Lambda loads: their code, ``shared/`` and dependencies import with only the
+zip and the runtime's boto3 on the path, and every module ships its bytecode."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+
+from devtools.lambda_runtime import functions
+from devtools.template import SERVICES, template_path
+
+APP_SERVICES = [s for s in SERVICES if s != "bus"]
+# What the python3.11 Lambda runtime itself provides next to the code.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+def artifact(service: str) -> Path:
+    return template_path(service).parent / f"shop-{service}.zip"
+
+
+@pytest.fixture(scope="module")
+def runtime_path(tmp_path_factory) -> Path:
+    """A folder holding only what the runtime provides (boto3 and its dependencies)."""
+    folder = tmp_path_factory.mktemp("runtime")
+    site = Path(boto3.__file__).parent.parent
+    for name in RUNTIME_PACKAGES:
+        (folder / name).symlink_to(site / name)
+    return folder
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_handlers_import_from_the_unzipped_package_alone(stacks, service, tmp_path, runtime_path):
+    with zipfile.ZipFile(artifact(service)) as bundle:
+        bundle.extractall(tmp_path)
+    specs = [spec for spec in functions(stacks).values() if spec.service == service]
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    for spec in specs:
+        env.update(spec.environment)
+    modules = sorted({spec.handler.rsplit(".", 1)[0].replace("/", ".") for spec in specs})
+    # -S -E: no site-packages, no PYTHONPATH; the path is the zip and the runtime's boto3, nothing else.
+    script = (
+        "import importlib, json, sys\n"
+        f"sys.path[:0] = [{str(tmp_path)!r}, {str(runtime_path)!r}]\n"
+        "import shared, pydantic\n"
+        f"mods = [importlib.import_module(m) for m in {modules!r}]\n"
+        "print(json.dumps({'pydantic': pydantic.__file__, 'shared': shared.__file__,"
+        " 'handlers': [callable(getattr(m, 'handler', None)) for m in mods]}))\n"
+    )
+    run = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-S", "-E", "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    loaded = json.loads(run.stdout)
+    assert loaded["pydantic"].startswith(str(tmp_path))
+    assert loaded["shared"].startswith(str(tmp_path))
+    assert all(loaded["handlers"])
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_zip_ships_bytecode_for_every_module_and_leaves_out_the_runtime_sdk(service):
+    with zipfile.ZipFile(artifact(service)) as bundle:
+        names = set(bundle.namelist())
+        handler_pyc = bundle.read(importlib.util.cache_from_source(f"{service}/handlers/__init__.py"))
+    sources = [n for n in names if n.endswith(".py")]
+    missing = [n for n in sources if importlib.util.cache_from_source(n) not in names]
+    assert sources
+    assert not missing, missing[:5]
+    # PEP 552 flags = 1: hash-based and unchecked, so the runtime never recompiles nor stats sources.
+    assert int.from_bytes(handler_pyc[4:8], "little") == 1
+    assert not [n for n in names if n.split("/")[0] in ("boto3", "botocore", "s3transfer")]
+    assert not [n for n in names if n.startswith(("src/", "tests/"))]
+    assert f"{service}/handlers/__init__.py" in names
+    assert "shared/__init__.py" in names
