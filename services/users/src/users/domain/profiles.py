@@ -1,0 +1,150 @@
+"""User profiles: the rules of creating, changing and deleting one, and the event each change emits.
+
+Pure logic: the functions take a ``ProfileRepository`` and return plain models. The repository
+stores a change and its event atomically (the outbox), and it alone can tell a taken e-mail or a
+stale version from a successful write, so it raises those errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.events.envelope import Envelope, utc_now
+from shared.events.users import UserCreated, UserDeleted, UserUpdated
+from shared.types import Email
+
+ProfileName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+"""A display name: surrounding whitespace trimmed, then 1 to 100 characters."""
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1)
+    email: Email
+    name: ProfileName
+    version: int = Field(ge=1, description="Incremented by every change; send it back to PATCH.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProfileError(Exception):
+    """A request the profile rules refuse; the message is fit for the caller."""
+
+
+class ProfileNotFound(ProfileError):
+    def __init__(self) -> None:
+        super().__init__("User not found")
+
+
+class ProfileConflict(ProfileError):
+    """The change contradicts the stored state; the caller may re-read and try again."""
+
+
+class ProfileExists(ProfileConflict):
+    def __init__(self) -> None:
+        super().__init__("A profile already exists for this user")
+
+
+class EmailTaken(ProfileConflict):
+    def __init__(self) -> None:
+        super().__init__("The e-mail address belongs to another user")
+
+
+class StaleVersion(ProfileConflict):
+    def __init__(self) -> None:
+        super().__init__("The profile changed since it was read: read it again and retry")
+
+
+class ConcurrentChange(ProfileConflict):
+    def __init__(self) -> None:
+        super().__init__("The profile is being changed by another request: retry")
+
+
+class ProfileRepository(Protocol):
+    """Stores profiles; each write also records its event, in one transaction."""
+
+    def get(self, user_id: str) -> Profile | None: ...
+
+    def create(self, profile: Profile, event: Envelope[UserCreated]) -> None:
+        """Raises ``ProfileExists`` or ``EmailTaken``."""
+
+    def replace(self, previous: Profile, profile: Profile, event: Envelope[UserUpdated]) -> None:
+        """Raises ``StaleVersion`` unless ``previous`` is still what is stored, ``EmailTaken``."""
+
+    def delete(self, profile: Profile, event: Envelope[UserDeleted]) -> None:
+        """Raises ``StaleVersion`` unless ``profile`` is still what is stored."""
+
+
+def get_profile(repository: ProfileRepository, user_id: str) -> Profile:
+    profile = repository.get(user_id)
+    if profile is None:
+        raise ProfileNotFound()
+    return profile
+
+
+def create_profile(
+    repository: ProfileRepository,
+    user_id: str,
+    *,
+    email: str,
+    name: str,
+    correlation_id: str,
+    now: datetime | None = None,
+) -> Profile:
+    now = now or utc_now()
+    profile = Profile(id=user_id, email=email, name=name, version=1, created_at=now, updated_at=now)
+    event = UserCreated(
+        user_id=user_id, email=profile.email, name=profile.name, version=profile.version, created_at=now
+    )
+    repository.create(profile, Envelope.wrap(event, correlation_id=correlation_id))
+    return profile
+
+
+def update_profile(
+    repository: ProfileRepository,
+    user_id: str,
+    *,
+    expected_version: int,
+    email: str | None = None,
+    name: str | None = None,
+    correlation_id: str,
+    now: datetime | None = None,
+) -> Profile:
+    """Apply the given fields if the caller saw the latest version; a change to nothing is a no-op."""
+    current = get_profile(repository, user_id)
+    if current.version != expected_version:
+        raise StaleVersion()
+    requested = {"email": email, "name": name}
+    changes = {
+        field: value
+        for field, value in requested.items()
+        if value is not None and value != getattr(current, field)
+    }
+    if not changes:
+        return current
+    now = now or utc_now()
+    updated = Profile.model_validate(
+        current.model_dump() | changes | {"version": current.version + 1, "updated_at": now}
+    )
+    event = UserUpdated(
+        user_id=user_id,
+        email=updated.email,
+        name=updated.name,
+        version=updated.version,
+        changed_fields=sorted(changes),
+        updated_at=now,
+    )
+    repository.replace(current, updated, Envelope.wrap(event, correlation_id=correlation_id))
+    return updated
+
+
+def delete_profile(
+    repository: ProfileRepository, user_id: str, *, correlation_id: str, now: datetime | None = None
+) -> None:
+    profile = get_profile(repository, user_id)
+    event = UserDeleted(user_id=user_id, deleted_at=now or utc_now())
+    repository.delete(profile, Envelope.wrap(event, correlation_id=correlation_id))

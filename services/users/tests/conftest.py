@@ -1,0 +1,134 @@
+"""Fixtures of the users tests: the API called as API Gateway calls it, the table, its stream, and a
+tap on the shared bus."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.apigw import http_event, jwt_claims
+from devtools.template import Stacks
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: Any  # the decoded JSON, None when empty
+
+
+ROUTE_KEYS = {
+    "POST": "POST /users",
+    "GET": "GET /users/{id}",
+    "PATCH": "PATCH /users/{id}",
+    "DELETE": "DELETE /users/{id}",
+}
+
+
+@pytest.fixture
+def call_api(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResult]:
+    """``call_api("PATCH", "/users/u1", body={...}, user="u1")`` through the real handler."""
+    api = lambda_function("users", "api")
+
+    def call(
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        user: str = "u1",
+        admin: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> HttpResult:
+        raw = body if body is None or isinstance(body, str | bytes) else json.dumps(body)
+        claims = jwt_claims(user, groups=("admin",) if admin else ())
+        event = http_event(
+            method, path, route_key=ROUTE_KEYS[method], body=raw, headers=headers, claims=claims
+        )
+        response = api(event)
+        text = response.get("body")
+        return HttpResult(response["statusCode"], response["headers"], json.loads(text) if text else None)
+
+    return call
+
+
+@pytest.fixture
+def table(aws: Stacks) -> Callable[..., dict[str, Any] | None]:
+    """``table("USER#u1", "PROFILE")`` → the stored item (low-level shape) or None."""
+    dynamodb = boto3.client("dynamodb")
+    name = aws.physical_name("users", "UsersTable")
+
+    def get(pk: str, sk: str) -> dict[str, Any] | None:
+        return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
+
+    return get
+
+
+@pytest.fixture
+def outbox(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
+    """The events waiting in the outbox, oldest first: ``[{"detail_type", "detail"}]``."""
+    dynamodb = boto3.client("dynamodb")
+    name = aws.physical_name("users", "UsersTable")
+
+    def read() -> list[dict[str, Any]]:
+        items = dynamodb.scan(
+            TableName=name,
+            FilterExpression="begins_with(PK, :outbox)",
+            ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
+        )["Items"]
+        events = [
+            {"detail_type": item["detail_type"]["S"], "detail": json.loads(item["detail"]["S"])}
+            for item in items
+        ]
+        return sorted(events, key=lambda event: event["detail"]["metadata"]["occurred_at"])
+
+    return read
+
+
+@pytest.fixture
+def stream_records(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
+    """Every record of the users table's stream as Lambda delivers it (moto's records, JSON-encoded,
+    with ``eventSourceARN``)."""
+    dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
+    name = aws.physical_name("users", "UsersTable")
+
+    def read() -> list[dict[str, Any]]:
+        stream_arn = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+        records = []
+        for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records += streams.get_records(ShardIterator=iterator)["Records"]
+        # Lambda's JSON has epoch seconds where boto3 parsed datetimes.
+        encoded = json.loads(json.dumps(records, default=lambda value: value.timestamp()))
+        return [record | {"eventSourceARN": stream_arn} for record in encoded]
+
+    return read
+
+
+@pytest.fixture
+def bus_events(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
+    """Everything ``shop.users`` publishes on the shared bus from now on, through a test rule → queue."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    bus = aws.physical_name("bus", "EventBus")
+    queue_url = sqs.create_queue(QueueName="users-test-bus-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="users-test-bus-tap", EventBusName=bus, EventPattern='{"source": ["shop.users"]}')
+    events.put_targets(Rule="users-test-bus-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn}])
+
+    def received() -> list[dict[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return received

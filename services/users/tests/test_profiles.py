@@ -1,0 +1,109 @@
+"""The profile rules, without AWS: what each change stores and which event it emits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.events.envelope import Envelope
+from users.domain.profiles import (
+    Profile,
+    ProfileNotFound,
+    StaleVersion,
+    create_profile,
+    delete_profile,
+    update_profile,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+
+
+class MemoryProfiles:
+    def __init__(self) -> None:
+        self.profiles: dict[str, Profile] = {}
+        self.events: list[Envelope] = []
+
+    def get(self, user_id: str) -> Profile | None:
+        return self.profiles.get(user_id)
+
+    def create(self, profile: Profile, event: Envelope) -> None:
+        self.profiles[profile.id] = profile
+        self.events.append(event)
+
+    def replace(self, previous: Profile, profile: Profile, event: Envelope) -> None:
+        self.create(profile, event)
+
+    def delete(self, profile: Profile, event: Envelope) -> None:
+        del self.profiles[profile.id]
+        self.events.append(event)
+
+
+@pytest.fixture
+def repository() -> MemoryProfiles:
+    repository = MemoryProfiles()
+    create_profile(repository, "u1", email="Ann@Example.com", name=" Ann ", correlation_id="c0", now=T0)
+    return repository
+
+
+def test_create_normalises_and_emits_user_created(repository):
+    assert repository.profiles["u1"] == Profile(
+        id="u1", email="ann@example.com", name="Ann", version=1, created_at=T0, updated_at=T0
+    )
+    [event] = repository.events
+    assert event.detail_type == "UserCreated"
+    assert event.metadata.correlation_id == "c0"
+    assert event.data.model_dump() == {
+        "user_id": "u1",
+        "email": "ann@example.com",
+        "name": "Ann",
+        "version": 1,
+        "created_at": T0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "changed_fields"),
+    [
+        ({"name": "Anne"}, ["name"]),
+        ({"email": "anne@example.com"}, ["email"]),
+        ({"email": "anne@example.com", "name": "Anne"}, ["email", "name"]),
+        ({"email": "ann@example.com", "name": "Anne"}, ["name"]),  # same e-mail: not a change
+    ],
+)
+def test_update_reports_only_what_changed(repository, changes, changed_fields):
+    updated = update_profile(repository, "u1", expected_version=1, correlation_id="c1", now=T1, **changes)
+
+    assert updated.version == 2
+    assert (updated.created_at, updated.updated_at) == (T0, T1)
+    assert repository.profiles["u1"] == updated
+    event = repository.events[-1]
+    assert event.detail_type == "UserUpdated"
+    assert event.metadata.correlation_id == "c1"
+    assert event.data.changed_fields == changed_fields
+    assert (event.data.email, event.data.name, event.data.version) == (updated.email, updated.name, 2)
+
+
+def test_update_to_the_same_values_is_a_no_op(repository):
+    unchanged = update_profile(repository, "u1", expected_version=1, name="Ann", correlation_id="c1")
+    assert unchanged.version == 1
+    assert len(repository.events) == 1
+
+
+def test_update_from_a_stale_version_or_of_nobody_is_refused(repository):
+    with pytest.raises(StaleVersion):
+        update_profile(repository, "u1", expected_version=2, name="X", correlation_id="c1")
+    with pytest.raises(ProfileNotFound):
+        update_profile(repository, "u9", expected_version=1, name="X", correlation_id="c1")
+    assert len(repository.events) == 1
+
+
+def test_delete_emits_user_deleted(repository):
+    delete_profile(repository, "u1", correlation_id="c2", now=T1)
+
+    assert repository.profiles == {}
+    event = repository.events[-1]
+    assert (event.detail_type, event.data.user_id, event.data.deleted_at) == ("UserDeleted", "u1", T1)
+    with pytest.raises(ProfileNotFound):
+        delete_profile(repository, "u1", correlation_id="c3")
