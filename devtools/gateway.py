@@ -1,0 +1,175 @@
+"""One local HTTP endpoint for every service's HTTP API routes, behaving as API Gateway does.
+
+Per request: match the route (exact paths before parameterised ones), run the route's JWT
+authorizer (401 ``{"message":"Unauthorized"}`` otherwise), hand the integrated function an HTTP
+API v2 event with the claims in ``requestContext.authorizer.jwt.claims``, and turn what it
+returns into the HTTP response with the payload format 2.0 rules. No route gives 404
+``{"message":"Not Found"}``; a handler that raises or returns garbage gives 500
+``{"message":"Internal Server Error"}`` with the trace in the log, never in the response.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from devtools.apigw import Route, http_event, match
+from devtools.jwt_local import InvalidToken, JwtAuthorizer, SigningKey, authorizer_claims, validate
+from shared.http import CORRELATION_HEADER
+
+log = logging.getLogger("devtools.gateway")
+
+Invoke = Callable[[str, dict[str, Any]], Any]  # (function name, event) -> what the handler returned
+HEALTH_PATH = "/health"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def message(cls, status: int, message: str) -> Reply:
+        return cls(status, json.dumps({"message": message}).encode(), [("content-type", "application/json")])
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
+
+@dataclass
+class Gateway:
+    routes: list[Route]
+    authorizers: dict[tuple[str, str], JwtAuthorizer]
+    key: SigningKey
+    invoke: Invoke
+    function_names: dict[tuple[str, str], str]  # (service, logical id) -> deployed function name
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> Reply:
+        url = urlsplit(target)
+        if url.path == HEALTH_PATH and method == "GET":
+            if self.ready.is_set():
+                return Reply.message(200, "OK")
+            return Reply.message(503, "Service Unavailable")
+        found = match(self.routes, method, url.path)
+        if found is None:
+            return Reply.message(404, "Not Found")
+        route, parameters = found
+        joined = _join_headers(headers)
+        claims = None
+        if route.authorizer:
+            authorizer = self.authorizers[(route.service, route.authorizer)]
+            try:
+                claims = self._authorize(authorizer, joined.get(authorizer.identity_header))
+            except InvalidToken as error:
+                log.info("401 %s %s: %s", method, url.path, error)
+                reply = Reply.message(401, "Unauthorized")
+                if joined.get(authorizer.identity_header):
+                    # What API Gateway adds when a token is present but not valid.
+                    reply.headers.append(
+                        ("www-authenticate", f'Bearer error="invalid_token" error_description="{error}"')
+                    )
+                return reply
+        event = http_event(
+            method,
+            url.path,
+            route_key=route.route_key,
+            path_parameters={name: unquote(value) for name, value in parameters.items()} or None,
+            body=body or None,
+            headers=joined,
+            query=url.query,
+            claims=claims,
+        )
+        if "cookie" in joined:
+            event["cookies"] = [c.strip() for c in joined["cookie"].split(";") if c.strip()]
+        function = self.function_names[(route.service, route.function)]
+        try:
+            reply = _reply(self.invoke(function, event))
+        except Exception:
+            log.exception("%s failed on %s %s", function, method, url.path)
+            reply = Reply.message(500, "Internal Server Error")
+        request_id = event["requestContext"]["requestId"]
+        reply.headers.append(("apigw-requestid", request_id))
+        if reply.header(CORRELATION_HEADER) is None:
+            reply.headers.append((CORRELATION_HEADER, joined.get(CORRELATION_HEADER) or request_id))
+        return reply
+
+    def _authorize(self, authorizer: JwtAuthorizer, credential: str | None) -> dict[str, str]:
+        if not credential:
+            raise InvalidToken(f"no token in the {authorizer.identity_header} header")
+        token = credential.removeprefix("Bearer ").strip()
+        return authorizer_claims(validate(token, self.key, authorizer))
+
+
+def _join_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
+    # API Gateway hands repeated headers over as one, joined with commas.
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        name = name.lower()
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
+
+
+def _reply(result: Any) -> Reply:
+    """The HTTP response for a function's return value (HTTP API payload format 2.0)."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # Anything else is taken as the body of a 200 JSON response.
+        body = result if isinstance(result, str) else json.dumps(result)
+        return Reply(200, body.encode(), [("content-type", "application/json")])
+    status = result["statusCode"]
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"malformed Lambda response: statusCode {status!r}")
+    body = result.get("body") or ""
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    headers = [(name, str(value)) for name, value in (result.get("headers") or {}).items()]
+    headers += [("set-cookie", cookie) for cookie in result.get("cookies") or []]
+    return Reply(status, payload, headers)
+
+
+def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
+    """Start serving ``gateway`` in a daemon thread; the caller stops it with ``shutdown()``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _any(self) -> None:
+            started = time.perf_counter()
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            reply = gateway.handle(self.command, self.path, list(self.headers.items()), body)
+            self.send_response(reply.status)
+            for name, value in reply.headers:
+                if name.lower() not in ("content-length", "connection"):
+                    self.send_header(name, value)
+            self.send_header("content-length", str(len(reply.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+            if urlsplit(self.path).path != HEALTH_PATH:
+                log.info(
+                    "%s %s %d %.0f ms correlation_id=%s",
+                    self.command,
+                    self.path,
+                    reply.status,
+                    (time.perf_counter() - started) * 1000,
+                    reply.header(CORRELATION_HEADER) or "-",
+                )
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # every request is logged once, by _any
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
+    return server

@@ -1,0 +1,258 @@
+"""The whole system on one machine, without an AWS account or Docker: ``python -m devtools.stack``
+(``make dev``).
+
+- An AWS endpoint (moto in server mode) on ``127.0.0.1:$AWS_PORT`` holding every table, queue,
+  bus, rule and state machine of the packaged templates.
+- One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.gateway``).
+- The plumbing (``devtools.plumbing``) pumping streams and queues into the real handlers, and
+  moto's Step Functions tasks routed to them; the bus tap (``devtools.bus_tap``) logging every
+  event with the consumers it reached.
+
+Every handler runs in this process. Lambda gives each function its own environment; here one
+invocation runs at a time, under its own function's environment variables (see
+docs/local-stack.md for what that does not cover).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from devtools.apigw import Route, routes
+from devtools.bus_tap import BusTap
+from devtools.gateway import Gateway, serve
+from devtools.jwt_local import SigningKey, authorizers
+from devtools.plumbing import MOTO_CONFIG, Delivery, Plumbing
+from devtools.provision import provision
+from devtools.template import REGION, ROOT, Stacks, TemplateError
+from shared.settings import Settings
+
+log = logging.getLogger("devtools.stack")
+
+HOST = "127.0.0.1"
+FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
+SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    api_port: int
+    aws_port: int
+
+    @classmethod
+    def from_environment(cls) -> Endpoints:
+        return cls(int(os.environ.get("API_PORT", 3000)), int(os.environ.get("AWS_PORT", 4566)))
+
+    @property
+    def api(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    @property
+    def aws(self) -> str:
+        return f"http://{HOST}:{self.aws_port}"
+
+
+def aws_environment(endpoints: Endpoints) -> dict[str, str]:
+    """What every SDK call in this process (and ``invoke local`` next to it) needs to reach moto."""
+    return {
+        "AWS_ENDPOINT_URL": endpoints.aws,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        # boto3 1.44 sends DynamoDB Streams calls to an account-based host moto does not know.
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }
+
+
+def _prepare_process_environment(endpoints: Endpoints) -> None:
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)  # nothing in this process may reach a real account
+    os.environ.update(aws_environment(endpoints))
+    # moto's Step Functions engine calls Lambda on localhost:$MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(endpoints.aws_port)
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    # Without CloudWatch, the metrics blob of every invocation is noise in the stack's log.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+
+
+def _configure_logging() -> None:
+    class ShortNames(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            record.name = record.name.removeprefix("devtools.")
+            return super().format(record)
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(ShortNames("%(asctime)s.%(msecs)03d %(name)-9s %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for noisy in ("werkzeug", "moto", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _start_moto(endpoints: Endpoints) -> BaseWSGIServer:
+    # What moto's ThreadedMotoServer does, but binding the port here, so "in use" is an error
+    # of this thread rather than a silent hang.
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(HOST, endpoints.aws_port, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    request = urllib.request.Request(  # noqa: S310 - our own local endpoint
+        f"{endpoints.aws}/moto-api/config",
+        data=json.dumps(MOTO_CONFIG).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request).close()  # noqa: S310
+    return server
+
+
+@contextmanager
+def _function_environment(environment: dict[str, str]) -> Iterator[None]:
+    """``environment`` applied for the duration of one invocation, then the previous values back."""
+    previous = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    Settings.reset()  # settings are read again under this function's variables
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class LocalPlumbing(Plumbing):
+    """Plumbing whose handlers share the process with the gateway's: one invocation at a time,
+    each under its own function's environment."""
+
+    lock = threading.RLock()
+
+    def invoke(self, function_name: str, event: Any) -> Any:
+        spec = self.specs[function_name]
+        environment = spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name}
+        with self.lock, _function_environment(environment):
+            return super().invoke(function_name, event)
+
+    def warm(self) -> None:
+        """Import every handler now, so that the first request does not pay for it."""
+        for name, spec in self.specs.items():
+            with self.lock, _function_environment(spec.environment):
+                try:
+                    self.handler(name)
+                except Exception:
+                    log.exception("%s: its handler %s does not import", name, spec.handler)
+
+
+def _log_delivery(delivery: Delivery) -> None:
+    outcome = f"{delivery.failed} failed" if delivery.failed else "ok"
+    if delivery.error:
+        outcome = f"raised {delivery.error}"
+    logging.getLogger("devtools.plumbing").info(
+        "%s → %s: %d record(s), %s", delivery.source, delivery.function, delivery.records, outcome
+    )
+
+
+def _pump_forever(pumps: list[Any], stop: threading.Event) -> None:
+    """Deliver streams, queues and bus events until ``stop``; a failure is logged, never fatal."""
+    delay = FAST_POLL
+    while not stop.is_set():
+        moved = 0
+        for pump in pumps:
+            try:
+                moved += pump()
+            except Exception:
+                log.exception("plumbing round failed; carrying on")
+        delay = FAST_POLL if moved else min(delay * 2, IDLE_POLL)
+        stop.wait(delay)
+
+
+def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float) -> str:
+    exports = " ".join(f"{k}={v}" for k, v in aws_environment(endpoints).items() if k != "AWS_REGION")
+    lines = [
+        f"Local stack ready in {elapsed:.1f} s (Ctrl-C stops it)",
+        f"  API        {endpoints.api}",
+        f"  AWS        {endpoints.aws}   (export {exports})",
+        "  Token      make token USER=<id> [GROUPS=admin]",
+        f'  Try        curl -H "Authorization: Bearer $(make token USER=alice)" {endpoints.api}/users/alice',
+        "  Routes",
+    ]
+    lines += [f"    {r.route_key:<40} {r.service}{'' if r.authorizer else ' (no auth)'}" for r in routes]
+    return "\n".join(lines)
+
+
+def run(endpoints: Endpoints, stop: threading.Event) -> None:
+    """Start everything, serve until ``stop`` is set, then shut down."""
+    started = time.perf_counter()
+    _prepare_process_environment(endpoints)
+    stacks = Stacks(sqs_endpoint=endpoints.aws)
+    # Each service's package sits at the root of its zip; here, under services/<x>/src.
+    sys.path[:0] = [str(ROOT / "services" / service / "src") for service in stacks.services]
+    session = boto3.Session()
+    plumbing = LocalPlumbing(
+        stacks, session, endpoints.aws, retry_delay=SQS_RETRY_DELAY, on_delivery=_log_delivery
+    )
+    route_table = routes(stacks)
+    gateway = Gateway(
+        routes=route_table,
+        authorizers=authorizers(stacks),
+        key=SigningKey.load_or_create(),
+        invoke=plumbing.invoke,
+        function_names={(spec.service, spec.logical_id): name for name, spec in plumbing.specs.items()},
+    )
+    http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
+    moto = _start_moto(endpoints)
+    provision(stacks, session, endpoint_url=endpoints.aws)
+    tap = BusTap(
+        stacks, plumbing.client("sqs"), plumbing.client("events"), plumbing.mappings, plumbing.invoke
+    )
+    tap.install()
+    with plumbing.routing_state_machine_tasks():
+        pumping = threading.Thread(
+            target=_pump_forever, args=([plumbing.pump, tap.pump], stop), name="plumbing", daemon=True
+        )
+        pumping.start()
+        gateway.ready.set()
+        print(_banner(endpoints, route_table, time.perf_counter() - started), flush=True)
+        threading.Thread(target=plumbing.warm, name="warm", daemon=True).start()
+        stop.wait()
+        http.shutdown()
+        pumping.join()
+    moto.shutdown()
+
+
+def main() -> None:
+    _configure_logging()
+    endpoints = Endpoints.from_environment()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        run(endpoints, stop)
+    except TemplateError as error:
+        sys.exit(f"error: {error}")
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            sys.exit(f"error: {error.strerror}: is another `make dev` running? Set API_PORT / AWS_PORT.")
+        raise
+    print("Local stack stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()
