@@ -26,8 +26,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-dev: install ## Run the whole system locally (no AWS account, no Docker)
-	@echo "The local stack is not built yet (see the local stack issue)."
+dev: install package ## Run the whole system locally (no AWS account, no Docker); API_PORT, AWS_PORT
+	$(BIN)/python -m devtools.stack
+
+.PHONY: token
+token: ## Print a JWT the local stack accepts: make token USER=<id> [GROUPS=admin]
+	$(if $(filter command line,$(origin USER)),,$(error usage: make token USER=<id> [GROUPS=admin]))
+	@$(MAKE) --no-print-directory --silent install >&2
+	@for s in $(SERVICES); do \
+	  test -f services/$$s/.serverless/cloudformation-template-update-stack.json \
+	    || { $(MAKE) --no-print-directory --silent package >&2; break; }; \
+	done
+	@$(BIN)/python -m devtools.jwt_local "$(USER)" --groups "$(GROUPS)"
 
 package: install ## Package every service offline into services/<x>/.serverless/
 	@for s in $(SERVICES); do \
