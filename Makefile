@@ -6,6 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
 OSLS := $(CURDIR)/node_modules/.bin/osls
 SERVICES := bus users orders notifications
 STAGE ?= dev
@@ -15,11 +16,16 @@ STAGE ?= dev
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python and npm dependencies
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python and npm dependencies
 
 $(VENV)/.installed: requirements/lambda.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
