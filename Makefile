@@ -45,11 +45,18 @@ token: ## Print a JWT the local stack accepts: make token USER=<id> [GROUPS=admi
 	done
 	@$(BIN)/python -m devtools.jwt_local "$(USER)" --groups "$(GROUPS)"
 
-package: install ## Package every service offline into services/<x>/.serverless/
-	@for s in $(SERVICES); do \
-	  echo "== package $$s"; \
-	  (cd services/$$s && $(OSLS) package --stage $(STAGE)); \
-	done
+package: $(foreach s,$(SERVICES),services/$(s)/.serverless/.packaged-$(STAGE)) ## Package every service offline into services/<x>/.serverless/
+
+# A service is packaged again only when its inputs changed, so `make dev` starts in seconds.
+define PACKAGE_SERVICE
+services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml \
+    $$(shell find services/$(1)/src shared -name '*.py' 2>/dev/null) \
+    requirements/lambda.txt tools/bundle.py tools/osls-python-bundle/index.js | install
+	@echo "== package $(1) ($(STAGE))"
+	cd services/$(1) && $(OSLS) package --stage $(STAGE)
+	touch $$@
+endef
+$(foreach s,$(SERVICES),$(eval $(call PACKAGE_SERVICE,$(s))))
 
 lint: install ## ruff on all Python code
 	$(BIN)/ruff check .
