@@ -1,32 +1,40 @@
-"""Notifications HTTP API (skeleton: the full scope lands with the notifications issue)."""
+"""Notifications HTTP API: a user's notification history, newest first, one Query per page."""
 
 from __future__ import annotations
 
-import boto3
+from typing import Annotated
 
-from shared.http import authorize_user, caller_of, create_resolver, http_entrypoint
+import boto3
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from notifications.adapters.notification_log import DynamoNotificationLog
+from notifications.domain.models import InvalidCursor, NotificationPage
+from shared.http import BadRequestError, authorize_user, caller_of, create_resolver, http_entrypoint
 from shared.settings import Settings
 
 
-class NotificationsSettings(Settings):
+class ApiSettings(Settings):
     table_name: str
 
 
 app = create_resolver()
-settings = NotificationsSettings.load()
-dynamodb = boto3.client("dynamodb", region_name=settings.aws_region)
+settings = ApiSettings.load()
+notification_log = DynamoNotificationLog(
+    boto3.client("dynamodb", region_name=settings.aws_region), settings.table_name
+)
 
 
 @app.get("/users/<user_id>/notifications")
-def list_notifications(user_id: str) -> dict:
+def list_notifications(
+    user_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> NotificationPage:
     authorize_user(caller_of(app), user_id)
-    page = dynamodb.query(
-        TableName=settings.table_name,
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :notif)",
-        ExpressionAttributeValues={":pk": {"S": f"USER#{user_id}"}, ":notif": {"S": "NOTIF#"}},
-        ScanIndexForward=False,
-    )
-    return {"notifications": [{"id": i["SK"]["S"].removeprefix("NOTIF#")} for i in page["Items"]]}
+    try:
+        return notification_log.page(user_id, limit=limit, cursor=cursor)
+    except InvalidCursor as error:
+        raise BadRequestError(str(error)) from None
 
 
 handler = http_entrypoint(app)

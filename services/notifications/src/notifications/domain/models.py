@@ -1,0 +1,93 @@
+"""What the notifications service knows: its copy of user profiles, and the notifications it sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # recorded, not (yet) accepted by the mail service
+    SENT = "sent"
+
+
+class Outcome(StrEnum):
+    """What handling one event did; each value is also the name of the metric that counts it."""
+
+    SENT = "NotificationSent"
+    DUPLICATE = "DuplicateEventIgnored"
+    RECIPIENT_DELETED = "DeletedRecipientSkipped"
+    PROFILE_COPIED = "ProfileCopied"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """This service's copy of a user's profile, kept from user events (event-carried state).
+
+    A deleted user leaves a tombstone (``deleted=True``, no e-mail, no name) so that a late or
+    redelivered ``UserCreated``/``UserUpdated`` cannot bring the address back.
+    """
+
+    user_id: str
+    changed_at: datetime  # when the producer made the change this copy reflects
+    version: int = 0  # the profile version of that change (0 on a tombstone)
+    email: str | None = None
+    name: str | None = None
+    deleted: bool = False
+
+
+class Notification(BaseModel):
+    """One notification, as recorded and as the HTTP API returns it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str  # a ULID: later notifications sort after earlier ones
+    user_id: str
+    event_id: str  # the event that caused it; one notification per event at most
+    channel: Channel
+    template: str
+    values: dict[str, str]  # what the template was rendered with
+    status: Status
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class NotificationPage(BaseModel):
+    notifications: list[Notification]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to send one notification, held until ``lease_until`` by the holder of ``token``."""
+
+    notification: Notification
+    token: str
+    lease_until: datetime
+
+
+class AlreadySent(Exception):
+    """The event's notification was sent by an earlier delivery."""
+
+
+class DeliveryInProgress(Exception):
+    """Another delivery of the same event holds the claim; retry once its lease has expired."""
+
+
+class RecipientUnknown(Exception):
+    """No profile copy for the user yet (its user event has not arrived); retry later."""
+
+
+class UnsupportedEvent(Exception):
+    """A valid event that this service does not consume: a routing mistake, not worth a retry."""
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this service did not issue."""
