@@ -1,0 +1,305 @@
+"""The orders table (low-level DynamoDB client): orders, profile copies and the outbox.
+
+One partition per user: ``PK=USER#<id>`` holds ``SK=PROFILE`` and ``SK=ORDER#<ulid>``. "PROFILE"
+sorts after every "ORDER#...", so one descending ``Query`` returns the profile first, then the
+orders newest first. ``GSI1`` (``GSI1PK=ORDER#<ulid>``) finds an order by its id alone.
+Money is stored as decimal strings, times as ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from orders.domain.model import Order, OrderNotPending, OrderStatus, Profile
+from orders.domain.ports import InvalidCursor, OrdersPage, Recorded, StatusConflict
+from orders.settings import OrdersSettings
+from shared.events.envelope import Envelope
+from shared.outbox import outbox_put
+
+ORDER_PREFIX = "ORDER#"
+PROFILE_SK = "PROFILE"
+ORDERS_INDEX = "GSI1"
+_ACTIVE_PROFILE = "attribute_exists(PK) AND attribute_not_exists(deleted_at)"
+_ORDER_SK = re.compile(r"^ORDER#[0-9A-HJKMNP-TV-Z]{26}$")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def order_item(order: Order) -> dict[str, Any]:
+    return _to_item(
+        {
+            "PK": user_pk(order.user_id),
+            "SK": ORDER_PREFIX + order.order_id,
+            "GSI1PK": ORDER_PREFIX + order.order_id,
+            "GSI1SK": ORDER_PREFIX + order.order_id,
+            "entity": "ORDER",
+            **order.model_dump(mode="json", exclude_none=True),
+        }
+    )
+
+
+def order_from_item(item: Mapping[str, Any]) -> Order:
+    """An order from a stored item (the table, its index, or a stream image)."""
+    return Order.model_validate(_from_item(item))
+
+
+def is_order_insert(record: Mapping[str, Any]) -> bool:
+    """Whether a DynamoDB stream record is the insertion of an order."""
+    image = record.get("dynamodb", {}).get("NewImage", {})
+    return record.get("eventName") == "INSERT" and image.get("entity", {}).get("S") == "ORDER"
+
+
+def _profile_from_item(item: Mapping[str, Any]) -> Profile:
+    return Profile.model_validate(_from_item(item))
+
+
+def _encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        sort_key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["sk"]
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise InvalidCursor(cursor) from None
+    if not isinstance(sort_key, str) or not _ORDER_SK.match(sort_key):
+        raise InvalidCursor(cursor)
+    return sort_key
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def _cancelled_by_condition(error: ClientError, index: int) -> bool:
+    """Whether a cancelled transaction failed on the condition of its ``index``-th action."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons", [])
+    return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
+
+
+class OrdersTable:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _key(self, user_id: str, sort_key: str) -> dict[str, Any]:
+        return {"PK": {"S": user_pk(user_id)}, "SK": {"S": sort_key}}
+
+    # -- profiles ---------------------------------------------------------------------------------
+
+    def get_profile(self, user_id: str) -> Profile | None:
+        item = self._client.get_item(TableName=self._table, Key=self._key(user_id, PROFILE_SK)).get("Item")
+        return _profile_from_item(item) if item else None
+
+    def save_profile(self, profile: Profile) -> bool:
+        values = {"PK": user_pk(profile.user_id), "SK": PROFILE_SK, "entity": "PROFILE"}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_to_item(values | profile.model_dump(mode="json", exclude_none=True)),
+                ConditionExpression=(
+                    "attribute_not_exists(PK) OR (attribute_not_exists(deleted_at) AND version < :version)"
+                ),
+                ExpressionAttributeValues={":version": {"N": str(profile.version)}},
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def mark_profile_deleted(self, user_id: str, deleted_at: datetime) -> None:
+        # A tombstone without the personal data: a late UserCreated/UserUpdated cannot revive it.
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(user_id, PROFILE_SK),
+            UpdateExpression=(
+                "SET entity = :entity, user_id = :user_id, deleted_at = if_not_exists(deleted_at, :at),"
+                " updated_at = if_not_exists(updated_at, :at), version = if_not_exists(version, :zero)"
+                " REMOVE email, #name"
+            ),
+            ExpressionAttributeNames={"#name": "name"},
+            ExpressionAttributeValues={
+                ":entity": {"S": "PROFILE"},
+                ":user_id": {"S": user_id},
+                ":at": {"S": deleted_at.isoformat()},
+                ":zero": {"N": "0"},
+            },
+        )
+
+    # -- orders -----------------------------------------------------------------------------------
+
+    def add_order(self, order: Order, event: Envelope) -> Recorded:
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": order_item(order),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": self._key(order.user_id, PROFILE_SK),
+                            "ConditionExpression": _ACTIVE_PROFILE,
+                        }
+                    },
+                    outbox_put(self._table, event),
+                ]
+            )
+        except ClientError as error:
+            if _cancelled_by_condition(error, 0):
+                return Recorded.ALREADY_RECORDED
+            if _cancelled_by_condition(error, 1):
+                return Recorded.USER_GONE
+            raise
+        return Recorded.ADDED
+
+    def get_order(self, user_id: str, order_id: str) -> Order | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=self._key(user_id, ORDER_PREFIX + order_id), ConsistentRead=True
+        ).get("Item")
+        return order_from_item(item) if item else None
+
+    def find_order(self, order_id: str) -> Order | None:
+        items = self._client.query(
+            TableName=self._table,
+            IndexName=ORDERS_INDEX,
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": ORDER_PREFIX + order_id}},
+            Limit=1,
+        )["Items"]
+        return order_from_item(items[0]) if items else None
+
+    def start_payment_attempt(self, user_id: str, order_id: str) -> tuple[Order, int]:
+        try:
+            item = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(user_id, ORDER_PREFIX + order_id),
+                UpdateExpression="ADD payment_attempts :one",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":pending": {"S": OrderStatus.PENDING}},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if _condition_failed(error):
+                raise OrderNotPending(f"order {order_id} is not PENDING") from None
+            raise
+        return order_from_item(item), int(item["payment_attempts"]["N"])
+
+    def save_transition(self, before: Order, after: Order, event: Envelope) -> None:
+        changes = {
+            "status": after.status,
+            "updated_at": after.updated_at.isoformat(),
+            "invoice_number": after.invoice_number,
+            "charge_id": after.charge_id,
+            "failure_reason": after.failure_reason,
+        }
+        changes = {name: value for name, value in changes.items() if value is not None}
+        names = {f"#{name}": name for name in changes}
+        values = _to_item({f":{name}": value for name, value in changes.items()})
+        new_entries = [entry.model_dump(mode="json", exclude_none=True) for entry in after.history]
+        values[":entries"] = _serializer.serialize(new_entries[len(before.history) :])
+        values[":before"] = {"S": before.status}
+        assignments = ", ".join(f"#{name} = :{name}" for name in changes)
+        update = {
+            "TableName": self._table,
+            "Key": self._key(before.user_id, ORDER_PREFIX + before.order_id),
+            "UpdateExpression": f"SET {assignments}, history = list_append(history, :entries)",
+            "ConditionExpression": "#status = :before",
+            "ExpressionAttributeNames": names | {"#status": "status"},
+            "ExpressionAttributeValues": values,
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Update": update}, outbox_put(self._table, event)]
+            )
+        except ClientError as error:
+            if _cancelled_by_condition(error, 0):
+                raise StatusConflict(before.order_id) from None
+            raise
+
+    def list_orders(self, user_id: str, limit: int, cursor: str | None) -> OrdersPage:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": user_pk(user_id)}},
+            "ScanIndexForward": False,
+            # One more order than the page holds tells whether another page exists; the first
+            # page also holds the profile.
+            "Limit": limit + 1 + (cursor is None),
+        }
+        if cursor is not None:
+            request["ExclusiveStartKey"] = self._key(user_id, _decode_cursor(cursor))
+        response = self._client.query(**request)
+        profile = None
+        orders = []
+        for item in response["Items"]:
+            sort_key = item["SK"]["S"]
+            if sort_key == PROFILE_SK:
+                profile = _profile_from_item(item)
+            elif sort_key.startswith(ORDER_PREFIX):
+                orders.append(order_from_item(item))
+        next_cursor = None
+        if len(orders) > limit:
+            orders = orders[:limit]
+            next_cursor = _encode_cursor(ORDER_PREFIX + orders[-1].order_id)
+        elif "LastEvaluatedKey" in response and orders:
+            next_cursor = _encode_cursor(ORDER_PREFIX + orders[-1].order_id)
+        return OrdersPage(
+            profile=profile if profile and profile.is_active else None, orders=orders, next_cursor=next_cursor
+        )
+
+    def open_orders(self, user_id: str) -> Iterator[Order]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :order)",
+            "FilterExpression": "#status = :pending",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": user_pk(user_id)},
+                ":order": {"S": ORDER_PREFIX},
+                ":pending": {"S": OrderStatus.PENDING},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**request)
+            yield from (order_from_item(item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def orders_table(settings: OrdersSettings) -> OrdersTable:
+    """The table of these settings, through a client made once per process (at import)."""
+    return OrdersTable(boto3.client("dynamodb", region_name=settings.aws_region), settings.table_name)

@@ -1,0 +1,98 @@
+"""What the domain needs from the outside world; the adapters implement these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from orders.domain.model import NewOrder, Order, Profile
+from shared.events.envelope import Envelope
+
+
+class StatusConflict(Exception):
+    """A conditional status change found the order in another status than the one it started from."""
+
+
+class InvalidCursor(ValueError):
+    """A page cursor this service did not hand out."""
+
+
+class Recorded(StrEnum):
+    ADDED = "ADDED"
+    ALREADY_RECORDED = "ALREADY_RECORDED"  # a redelivered intake message
+    USER_GONE = "USER_GONE"  # the user was deleted after the order was accepted
+
+
+@dataclass(frozen=True)
+class OrdersPage:
+    profile: Profile | None  # only on the first page (the one asked for without a cursor)
+    orders: list[Order]
+    next_cursor: str | None
+
+
+class OrderRepository(Protocol):
+    def get_profile(self, user_id: str) -> Profile | None: ...
+
+    def add_order(self, order: Order, event: Envelope) -> Recorded:
+        """Write a new order and its event, once; only while the user's profile copy is active."""
+
+    def get_order(self, user_id: str, order_id: str) -> Order | None: ...
+
+    def find_order(self, order_id: str) -> Order | None:
+        """The order with this id, whoever owns it."""
+
+    def start_payment_attempt(self, user_id: str, order_id: str) -> tuple[Order, int]:
+        """Count one more payment attempt of a PENDING order; returns it and the attempt number.
+        Raises ``OrderNotPending`` when the order is not (or no longer) PENDING."""
+
+    def save_transition(self, before: Order, after: Order, event: Envelope) -> None:
+        """Write ``after`` and its event, on condition that the stored status is still ``before``'s.
+        Raises ``StatusConflict`` otherwise."""
+
+    def list_orders(self, user_id: str, limit: int, cursor: str | None) -> OrdersPage: ...
+
+    def open_orders(self, user_id: str) -> Iterator[Order]: ...
+
+    def save_profile(self, profile: Profile) -> bool:
+        """Store a newer profile version; False when the copy is as new already or the user is deleted."""
+
+    def mark_profile_deleted(self, user_id: str, deleted_at: datetime) -> None: ...
+
+
+class IntakeQueue(Protocol):
+    def send(self, order: NewOrder) -> None: ...
+
+
+class FulfilmentStarter(Protocol):
+    def start(self, order: Order) -> bool:
+        """Start the fulfilment of ``order``; False when it was started before."""
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    order_id: str  # also the provider's idempotency key: one order is charged at most once
+    payment_token: str
+    amount: Decimal
+    currency: str
+    attempt: int
+
+
+class PaymentProvider(Protocol):
+    def charge(self, request: ChargeRequest) -> str:
+        """Charge and return the charge id; raises ``PaymentDeclined`` or ``PaymentTransientError``."""
+
+    def refund(self, charge_id: str) -> str:
+        """Refund a charge in full and return the refund id."""
+
+
+# The state machine's Retry and Catch match these class names (the task's error type).
+class PaymentDeclined(Exception):
+    """A hard decline: retrying will not change the answer."""
+
+
+class PaymentTransientError(Exception):
+    """The provider could not answer now; the same charge may succeed when tried again."""

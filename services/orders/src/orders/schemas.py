@@ -1,0 +1,108 @@
+"""Request and response bodies of the orders HTTP API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from orders.domain.model import Order, OrderLine, OrderStatus, StatusEntry
+from orders.domain.ports import OrdersPage
+from shared.http import RequestBody
+from shared.types import Currency, Money
+
+ORDER_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"  # a ULID
+USER_ID_PATTERN = r"^[A-Za-z0-9_.@:-]{1,128}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+_DECIMAL_STRING = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,2})?$")
+
+
+def _decimal_string(value: object) -> object:
+    # JSON numbers become floats before any validator runs: money must arrive as a string, in plain
+    # notation ("12.50", not 12.5 or "1.25e1").
+    if not isinstance(value, str) or not _DECIMAL_STRING.match(value):
+        raise ValueError("must be a decimal string with at most 2 decimal places, such as '12.50'")
+    return value
+
+
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    Field(gt=0, max_digits=8, decimal_places=2, allow_inf_nan=False),
+]
+"""A unit price: a decimal string, positive, at most 999999.99 and two decimal places."""
+
+
+class LineRequest(RequestBody):
+    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    quantity: int = Field(ge=1, le=1000, strict=True)
+    unit_price: Price
+
+
+class PlaceOrderRequest(RequestBody):
+    items: list[LineRequest] = Field(min_length=1, max_length=50)
+    currency: Currency
+    payment_token: str = Field(min_length=5, max_length=64, pattern=r"^tok_[A-Za-z0-9_]+$")
+
+    def lines(self) -> list[OrderLine]:
+        return [OrderLine(**line.model_dump()) for line in self.items]
+
+
+class KeyedPlaceOrder(BaseModel):
+    """What the idempotency layer hashes: the key per caller; the order is checked against a replay."""
+
+    user_id: str
+    idempotency_key: str
+    order: PlaceOrderRequest
+
+
+class PlacedOrder(BaseModel):
+    order_id: str
+    status: Literal[OrderStatus.PENDING] = OrderStatus.PENDING
+
+
+class OrderView(BaseModel):
+    order_id: str
+    user_id: str
+    status: OrderStatus
+    items: list[OrderLine]
+    currency: str
+    total: Money
+    created_at: datetime
+    updated_at: datetime
+    invoice_number: str | None
+    failure_reason: str | None
+    history: list[StatusEntry]
+
+    @classmethod
+    def of(cls, order: Order) -> OrderView:
+        # Explicit fields: the payment token and charge id never leave the service.
+        return cls.model_validate(order.model_dump(include=set(cls.model_fields)))
+
+
+class ProfileView(BaseModel):
+    user_id: str
+    email: str | None
+    name: str | None
+
+
+class OrdersPageView(BaseModel):
+    profile: ProfileView | None
+    orders: list[OrderView]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: OrdersPage) -> OrdersPageView:
+        profile = page.profile
+        return cls(
+            profile=ProfileView(user_id=profile.user_id, email=profile.email, name=profile.name)
+            if profile
+            else None,
+            orders=[OrderView.of(order) for order in page.orders],
+            next_cursor=page.next_cursor,
+        )

@@ -1,0 +1,23 @@
+"""The orders functions' configuration, read once from their environment (serverless.yml)."""
+
+from __future__ import annotations
+
+from shared.settings import Settings
+
+
+class OrdersSettings(Settings):
+    table_name: str
+
+
+class ApiSettings(OrdersSettings):
+    intake_queue_url: str
+    idempotency_table_name: str
+    idempotency_ttl_seconds: int = 24 * 3600
+
+
+class PublisherSettings(Settings):
+    event_bus_name: str
+
+
+class StarterSettings(Settings):
+    state_machine_arn: str

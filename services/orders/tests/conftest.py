@@ -1,0 +1,224 @@
+"""Fixtures of the orders tests: the API called as API Gateway calls it, user events sent on the
+shared bus, the orders table and its outbox, and a tap on what the orders service publishes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.apigw import http_event, jwt_claims, match, routes
+from devtools.plumbing import Plumbing
+from devtools.template import Stacks
+from shared.events.envelope import Envelope
+from shared.events.users import UserCreated, UserDeleted, UserUpdated
+
+ORDER = {
+    "items": [
+        {"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"},
+        {"sku": "PEN-7", "quantity": 1, "unit_price": "3.99"},
+    ],
+    "currency": "EUR",
+    "payment_token": "tok_ok",
+}
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: Any  # the decoded JSON, None when empty
+
+
+@pytest.fixture
+def call_api(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResult]:
+    """``call_api("GET", "/orders/01J...", user="u1")`` through the real handler; the route key and
+    path parameters are the ones API Gateway would pick from the packaged template."""
+    api = lambda_function("orders", "api")
+    orders_routes = [route for route in routes(aws) if route.service == "orders"]
+
+    def call(
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        user: str = "u1",
+        admin: bool = False,
+        headers: dict[str, str] | None = None,
+        query: str = "",
+    ) -> HttpResult:
+        route, parameters = match(orders_routes, method, path)
+        raw = body if body is None or isinstance(body, str | bytes) else json.dumps(body)
+        claims = jwt_claims(user, groups=("admin",) if admin else ())
+        event = http_event(
+            method,
+            path,
+            route_key=route.route_key,
+            path_parameters=parameters,
+            body=raw,
+            headers=headers,
+            query=query,
+            claims=claims,
+        )
+        response = api(event)
+        text = response.get("body")
+        return HttpResult(response["statusCode"], response["headers"], json.loads(text) if text else None)
+
+    return call
+
+
+@pytest.fixture
+def place(call_api) -> Callable[..., str]:
+    """Place an order (202 expected) and return its id."""
+
+    def place_order(user: str = "u1", **changes: Any) -> str:
+        placed = call_api("POST", "/orders", body={**ORDER, **changes}, user=user)
+        assert placed.status == 202, placed.body
+        return placed.body["order_id"]
+
+    return place_order
+
+
+@pytest.fixture
+def publish_user_event(aws: Stacks) -> Callable[..., Envelope]:
+    """Publish a users-service event on the shared bus, as the users service's outbox does."""
+    events = boto3.client("events")
+    bus = aws.physical_name("bus", "EventBus")
+
+    def publish(kind: str, user_id: str, version: int = 1, **fields: Any) -> Envelope:
+        now = datetime.now(UTC)
+        profile = {"email": f"{user_id}@example.com", "name": user_id.upper()} | fields
+        data = {
+            "created": lambda: UserCreated(user_id=user_id, version=version, created_at=now, **profile),
+            "updated": lambda: UserUpdated(
+                user_id=user_id, version=version, changed_fields=["name"], updated_at=now, **profile
+            ),
+            "deleted": lambda: UserDeleted(user_id=user_id, deleted_at=now),
+        }[kind]()
+        envelope = Envelope.wrap(data, correlation_id=f"corr-{kind}-{user_id}")
+        response = events.put_events(Entries=[envelope.to_entry(bus)])
+        assert response["FailedEntryCount"] == 0
+        return envelope
+
+    return publish
+
+
+@pytest.fixture
+def profile(publish_user_event, plumbing: Plumbing) -> Callable[[str], None]:
+    """Give a user a profile copy the way production does: UserCreated on the bus → rule → queue
+    → sync-profiles."""
+
+    def create(user_id: str) -> None:
+        publish_user_event("created", user_id)
+        plumbing.deliver_queues()
+
+    return create
+
+
+@pytest.fixture
+def table(aws: Stacks) -> Callable[[str, str], dict[str, Any] | None]:
+    """``table("USER#u1", "PROFILE")`` → the stored item (low-level shape) or None."""
+    dynamodb = boto3.client("dynamodb")
+    name = aws.physical_name("orders", "OrdersTable")
+
+    def get(pk: str, sk: str) -> dict[str, Any] | None:
+        return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
+
+    return get
+
+
+@pytest.fixture
+def intake_messages(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
+    """Receive (and leave in flight) what waits in the intake queue: the raw SQS messages."""
+    sqs = boto3.client("sqs")
+    queue_url = aws.ref("orders", "IntakeQueue")
+
+    def receive() -> list[dict[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+        ).get("Messages"):
+            found += messages
+        return found
+
+    return receive
+
+
+@pytest.fixture
+def outbox(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
+    """The events written to the orders outbox, oldest first: ``[{"detail_type", "detail"}]``."""
+    dynamodb = boto3.client("dynamodb")
+    name = aws.physical_name("orders", "OrdersTable")
+
+    def read() -> list[dict[str, Any]]:
+        # A test helper reading a whole (tiny) moto table; no request path scans.
+        items = dynamodb.scan(
+            TableName=name,
+            FilterExpression="begins_with(PK, :outbox)",
+            ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
+        )["Items"]
+        events = [
+            {"detail_type": item["detail_type"]["S"], "detail": json.loads(item["detail"]["S"])}
+            for item in items
+        ]
+        return sorted(events, key=lambda event: event["detail"]["metadata"]["occurred_at"])
+
+    return read
+
+
+@pytest.fixture
+def bus_events(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
+    """Everything ``shop.orders`` publishes on the shared bus from now on, through a test rule → queue."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    bus = aws.physical_name("bus", "EventBus")
+    queue_url = sqs.create_queue(QueueName="orders-test-bus-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="orders-test-bus-tap", EventBusName=bus, EventPattern='{"source": ["shop.orders"]}')
+    events.put_targets(
+        Rule="orders-test-bus-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn}]
+    )
+
+    def received() -> list[dict[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return received
+
+
+@pytest.fixture
+def plumbing(plumbing: Plumbing) -> Plumbing:
+    """The shared plumbing, delivering to the orders consumers only (the other services' consumers
+    of the same events have their own tests), with the orders handlers loaded up front: state
+    machine tasks run on moto's execution threads, which should not be the first to import one."""
+    plumbing.mappings = [m for m in plumbing.mappings if m.function.service == "orders"]
+    for name, spec in plumbing.specs.items():
+        if spec.service == "orders":
+            plumbing.handler(name)
+    return plumbing
+
+
+@pytest.fixture
+def hold_back_fulfilment(plumbing: Plumbing) -> Callable[[], None]:
+    """Leave new orders PENDING: from the call on, start-fulfilment gets no stream records."""
+
+    def hold() -> None:
+        plumbing.mappings = [m for m in plumbing.mappings if m.function.short_name != "start-fulfilment"]
+
+    return hold
+
+
+@pytest.fixture
+def order_request() -> dict[str, Any]:
+    """A valid POST /orders body (a fresh copy)."""
+    return json.loads(json.dumps(ORDER))
