@@ -70,5 +70,12 @@ pytest: install
 
 test: lint package pytest ## Every check: ruff, offline packaging, the whole pytest suite
 
+.PHONY: bench cost
+bench: install package ## Performance tables: cold start, warm latency, round trips, sizes, local stack
+	$(BIN)/python -m devtools.bench $(BENCH_ARGS)
+
+cost: install package ## Monthly AWS cost of devtools/traffic.toml at the prices of devtools/prices.toml
+	$(BIN)/python -m devtools.cost $(COST_ARGS)
+
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf services/*/.serverless .cache .pytest_cache .ruff_cache
