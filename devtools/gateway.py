@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -169,7 +170,13 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # every request is logged once, by _any
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is no news
+                log.exception("gateway failed on a request from %s", client_address)
+
+    server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
     return server

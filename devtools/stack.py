@@ -1,8 +1,8 @@
 """The whole system on one machine, without an AWS account or Docker: ``python -m devtools.stack``
 (``make dev``).
 
-- An AWS endpoint (moto in server mode) on ``127.0.0.1:$AWS_PORT`` holding every table, queue,
-  bus, rule and state machine of the packaged templates.
+- An AWS endpoint (``devtools.aws_endpoint``: moto in server mode) on ``127.0.0.1:$AWS_PORT``
+  holding every table, queue, bus, rule and state machine of the packaged templates.
 - One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.gateway``).
 - The plumbing (``devtools.plumbing``) pumping streams and queues into the real handlers, and
   moto's Step Functions tasks routed to them; the bus tap (``devtools.bus_tap``) logging every
@@ -16,14 +16,13 @@ docs/local-stack.md for what that does not cover).
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 import time
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,13 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import BaseWSGIServer, make_server
 
+from devtools import aws_endpoint
 from devtools.apigw import Route, routes
 from devtools.bus_tap import BusTap
 from devtools.gateway import Gateway, serve
 from devtools.jwt_local import SigningKey, authorizers
+from devtools.lambda_runtime import FunctionSpec
 from devtools.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.provision import provision
 from devtools.template import REGION, ROOT, Stacks, TemplateError
@@ -48,6 +47,7 @@ log = logging.getLogger("devtools.stack")
 HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
+_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -100,26 +100,19 @@ def _configure_logging() -> None:
             return super().format(record)
 
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(ShortNames("%(asctime)s.%(msecs)03d %(name)-9s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(ShortNames("%(asctime)s.%(msecs)03d %(name)-8s %(message)s", "%H:%M:%S"))
+    # Handlers log their own JSON lines (Powertools); the stack's handler shows its own records only.
+    handler.addFilter(lambda record: record.name.startswith("devtools."))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("werkzeug", "moto", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _start_moto(endpoints: Endpoints) -> BaseWSGIServer:
-    # What moto's ThreadedMotoServer does, but binding the port here, so "in use" is an error
-    # of this thread rather than a silent hang.
-    app = DomainDispatcherApplication(create_backend_app)
-    server = make_server(HOST, endpoints.aws_port, app, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
-    request = urllib.request.Request(  # noqa: S310 - our own local endpoint
-        f"{endpoints.aws}/moto-api/config",
-        data=json.dumps(MOTO_CONFIG).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(request).close()  # noqa: S310
-    return server
+def _verify_senders(ses: Any, specs: dict[str, FunctionSpec]) -> None:
+    """SES identities are verified outside CloudFormation; locally, every e-mail address a
+    function's environment names is one."""
+    for spec in specs.values():
+        for value in spec.environment.values():
+            if _EMAIL_ADDRESS.match(value):
+                ses.verify_email_identity(EmailAddress=value)
 
 
 @contextmanager
@@ -217,8 +210,9 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         function_names={(spec.service, spec.logical_id): name for name, spec in plumbing.specs.items()},
     )
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
-    moto = _start_moto(endpoints)
+    aws = aws_endpoint.start(stacks, HOST, endpoints.aws_port, MOTO_CONFIG)
     provision(stacks, session, endpoint_url=endpoints.aws)
+    _verify_senders(plumbing.client("ses"), plumbing.specs)
     tap = BusTap(
         stacks, plumbing.client("sqs"), plumbing.client("events"), plumbing.mappings, plumbing.invoke
     )
@@ -234,7 +228,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         stop.wait()
         http.shutdown()
         pumping.join()
-    moto.shutdown()
+    aws.shutdown()
 
 
 def main() -> None:

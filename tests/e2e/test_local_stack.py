@@ -1,0 +1,347 @@
+"""The local stack end to end: ``python -m devtools.stack`` runs in a subprocess on free ports and is
+driven only over HTTP (its gateway) and its AWS endpoint, as a developer would drive ``make dev``.
+
+Tokens come from ``python -m devtools.jwt_local`` (what ``make token`` runs), against the same
+state directory as the stack, so its signing key is the one the gateway trusts.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+
+from devtools.jwt_local import SigningKey, mint
+from devtools.lambda_runtime import functions
+from devtools.template import ROOT, Stacks
+
+pytestmark = pytest.mark.e2e
+
+READY_TIMEOUT = 30.0
+FINAL_STATUSES = {"CONFIRMED", "FAILED", "CANCELLED"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class LocalStack:
+    api_port: int
+    aws_port: int
+    state_dir: Path
+    log: Path
+
+    @property
+    def aws(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=15)
+        try:
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            status, raw, reply_headers = response.status, response.read(), response.getheaders()
+        finally:
+            connection.close()
+        parsed = json.loads(raw) if raw else None
+        return Reply(status, parsed, {name.lower(): value for name, value in reply_headers})
+
+    def token(self, user: str, groups: str = "") -> str:
+        """A token from the CLI ``make token`` runs."""
+        minted = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "devtools.jwt_local", user, "--groups", groups],
+            cwd=ROOT,
+            env={**os.environ, "LOCAL_STACK_DIR": str(self.state_dir)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return minted.stdout.strip()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    state_dir = tmp_path_factory.mktemp("local-stack")
+    api_port, aws_port = _free_port(), _free_port()
+    local = LocalStack(api_port, aws_port, state_dir, state_dir / "stack.log")
+    environment = {
+        **os.environ,
+        "API_PORT": str(api_port),
+        "AWS_PORT": str(aws_port),
+        "LOCAL_STACK_DIR": str(state_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with local.log.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.stack"], cwd=ROOT, env=environment, stdout=log, stderr=log
+        )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the stack exited with {process.returncode}:\n{local.log_text()}")
+        try:
+            return local.request("GET", "/health").status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait_until(healthy, READY_TIMEOUT, "GET /health")
+        yield local
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, local.log_text()
+    assert "Local stack stopped." in local.log_text()
+
+
+def test_the_stack_answers_as_api_gateway_does_for_unknown_routes(stack: LocalStack) -> None:
+    reply = stack.request("GET", "/no/such/route")
+
+    assert (reply.status, reply.body) == (404, {"message": "Not Found"})
+
+
+def test_requests_without_a_valid_token_get_401(stack: LocalStack) -> None:
+    key = SigningKey.load_or_create(stack.state_dir)
+    valid = jwt.decode(stack.token("ann"), options={"verify_signature": False})
+    issuer, audience = valid["iss"], valid["aud"]
+    expired = mint(key, "ann", issuer=issuer, audience=audience, now=time.time() - 7200)
+    foreign = mint(
+        SigningKey.load_or_create(stack.state_dir / "elsewhere"), "ann", issuer=issuer, audience=audience
+    )
+    wrong_audience = mint(key, "ann", issuer=issuer, audience="someone-else")
+    unsigned = jwt.encode(
+        {"sub": "ann", "iss": issuer, "aud": audience, "exp": time.time() + 60}, None, "none"
+    )
+
+    for token in (None, "not-a-jwt", expired, foreign, wrong_audience, unsigned):
+        reply = stack.request("GET", "/users/ann", token=token)
+        assert (reply.status, reply.body) == (401, {"message": "Unauthorized"}), token
+
+
+def test_a_user_creates_a_profile_that_other_users_cannot_read(stack: LocalStack) -> None:
+    alice, bob, admin = stack.token("alice"), stack.token("bob"), stack.token("root", "admin")
+
+    created = stack.request(
+        "POST", "/users", token=alice, body={"email": "alice@example.com", "name": "Alice"}
+    )
+
+    assert created.status == 201, created.body
+    assert created.body["id"] == "alice"
+    assert stack.request("GET", "/users/alice", token=alice).body["email"] == "alice@example.com"
+    assert stack.request("GET", "/users/alice", token=bob).status == 403
+    assert stack.request("GET", "/users/alice", token=admin).status == 200
+
+
+def test_every_event_crossing_the_bus_is_logged_with_its_correlation_id(stack: LocalStack) -> None:
+    dora = stack.token("dora")
+
+    created = stack.request(
+        "POST",
+        "/users",
+        token=dora,
+        body={"email": "dora@example.com", "name": "Dora"},
+        headers={"x-correlation-id": "e2e-dora-1"},
+    )
+
+    assert created.status == 201, created.body
+    assert created.headers["x-correlation-id"] == "e2e-dora-1"
+    line = _wait_until(
+        lambda: next(
+            (ln for ln in stack.log_text().splitlines() if "UserCreated correlation_id=e2e-dora-1" in ln),
+            None,
+        ),
+        10,
+        "the UserCreated event in the stack's log",
+    )
+    assert "shop.users" in line
+    assert "→ queue" in line  # the consumers it reached
+    assert "POST /users 201" in stack.log_text()
+
+
+def _place_order(stack: LocalStack, token: str, payment_token: str) -> str:
+    order = {
+        "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}],
+        "currency": "EUR",
+        "payment_token": payment_token,
+    }
+
+    def placed() -> Reply | None:
+        reply = stack.request("POST", "/orders", token=token, body=order)
+        # 409 until the orders service's copy of the new profile arrived over the bus.
+        return None if reply.status == 409 else reply
+
+    reply = _wait_until(placed, 15, "the profile to reach the orders service")
+    assert reply.status == 202, reply.body
+    assert reply.body["status"] == "PENDING"
+    return reply.body["order_id"]
+
+
+def test_orders_reach_their_final_status_and_their_notifications(stack: LocalStack) -> None:
+    erin = stack.token("erin")
+    created = stack.request("POST", "/users", token=erin, body={"email": "erin@example.com", "name": "Erin"})
+    assert created.status == 201, created.body
+
+    orders = {token: _place_order(stack, erin, token) for token in ("tok_ok", "tok_decline", "tok_flaky")}
+
+    def final_statuses() -> dict[str, str] | None:
+        # An accepted order may not be readable yet: intake buffers it in a queue first.
+        replies = {
+            token: stack.request("GET", f"/orders/{order_id}", token=erin)
+            for token, order_id in orders.items()
+        }
+        statuses = {token: reply.body["status"] for token, reply in replies.items() if reply.status == 200}
+        return statuses if len(statuses) == len(orders) and set(statuses.values()) <= FINAL_STATUSES else None
+
+    statuses = _wait_until(final_statuses, 30, "every order to reach a final status", interval=0.5)
+    assert statuses == {"tok_ok": "CONFIRMED", "tok_decline": "FAILED", "tok_flaky": "CONFIRMED"}
+    listed = stack.request("GET", "/users/erin/orders", token=erin).body
+    assert {order["order_id"] for order in listed["orders"]} == set(orders.values())
+    assert stack.request("GET", f"/orders/{orders['tok_ok']}", token=stack.token("frank")).status == 403
+
+    def notifications() -> dict[str, str] | None:
+        page = stack.request("GET", "/users/erin/notifications", token=erin).body
+        sent = {n["values"].get("order_id", "-"): n["template"] for n in page["notifications"]}
+        return sent if len(sent) == 4 else None
+
+    sent = _wait_until(notifications, 15, "the welcome and the three order e-mails", interval=0.5)
+    assert sent == {
+        "-": "welcome",
+        orders["tok_ok"]: "order_confirmed",
+        orders["tok_decline"]: "order_failed",
+        orders["tok_flaky"]: "order_confirmed",
+    }
+    emails = stack.client("ses").get_send_statistics()["SendDataPoints"]
+    assert sum(point["DeliveryAttempts"] for point in emails) >= 4
+
+
+def test_invoke_local_resolves_the_environment_the_stack_gives_each_function(stack: LocalStack) -> None:
+    """``serverless invoke local`` resolves ``Ref`` and ``Fn::ImportValue`` variables by asking
+    CloudFormation; the stack's AWS endpoint must give the values its own handlers run with."""
+    cloudformation = stack.client("cloudformation")
+    stacks = Stacks(sqs_endpoint=stack.aws)
+    exports = {e["Name"]: e["Value"] for e in cloudformation.list_exports()["Exports"]}
+    checked = 0
+    for spec in functions(stacks).values():
+        properties = stacks.templates[spec.service].resources[spec.logical_id]["Properties"]
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cloudformation.list_stack_resources(StackName=stacks.stack_name(spec.service))[
+                "StackResourceSummaries"
+            ]
+        }
+        for name, value in properties.get("Environment", {}).get("Variables", {}).items():
+            if isinstance(value, dict) and "Ref" in value:
+                assert resources[value["Ref"]] == spec.environment[name], (spec.name, name)
+                checked += 1
+            elif isinstance(value, dict) and "Fn::ImportValue" in value:
+                assert (
+                    exports[stacks.resolve(spec.service, value["Fn::ImportValue"])] == spec.environment[name]
+                )
+                checked += 1
+    assert checked, "no function reads a Ref or an import: this test checks nothing"
+
+
+def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) -> None:
+    """The walkthrough of docs/local-stack.md: the sample event of the users service reads u1."""
+    u1 = stack.token("u1")
+    created = stack.request("POST", "/users", token=u1, body={"email": "u1@example.com", "name": "U One"})
+    assert created.status == 201, created.body
+    venv = Path(sys.executable).parent
+    environment = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": stack.aws,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYTHONPATH": "src:../..",
+        "VIRTUAL_ENV": str(venv.parent),
+        "PATH": f"{venv}{os.pathsep}{os.environ['PATH']}",
+    }
+
+    invoked = subprocess.run(  # noqa: S603 - the project's own CLI
+        [
+            str(ROOT / "node_modules/.bin/osls"),
+            "invoke",
+            "local",
+            "-f",
+            "api",
+            "--path",
+            "events/get_user.json",
+        ],
+        cwd=ROOT / "services/users",
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert invoked.returncode == 0, invoked.stdout + invoked.stderr
+    response = json.loads(invoked.stdout[invoked.stdout.index("{\n") :])
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["email"] == "u1@example.com"
