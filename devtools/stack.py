@@ -219,7 +219,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     tap.install()
     with plumbing.routing_state_machine_tasks():
         pumping = threading.Thread(
-            target=_pump_forever, args=([plumbing.pump, tap.pump], stop), name="plumbing", daemon=True
+            target=_pump_forever, args=([tap.pump, plumbing.pump], stop), name="plumbing", daemon=True
         )
         pumping.start()
         gateway.ready.set()

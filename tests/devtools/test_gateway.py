@@ -1,0 +1,208 @@
+"""The local gateway answers as API Gateway's HTTP API does, and hands handlers its v2 events."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.apigw import Route
+from devtools.gateway import Gateway, Reply
+from devtools.jwt_local import JwtAuthorizer, SigningKey, mint
+
+ISSUER = "https://issuer.example"
+AUTHORIZER = JwtAuthorizer(issuer=ISSUER, audiences=("client",), identity_header="authorization")
+ROUTES = [
+    Route("users", "GET /users/{id}", "ApiFunction", "Jwt", re.compile(r"^/users/(?P<id>[^/]+)$")),
+    Route("users", "GET /users/me", "ApiFunction", "Jwt", re.compile(r"^/users/me$")),
+    Route("open", "POST /ping", "PingFunction", None, re.compile(r"^/ping$")),
+]
+
+
+class Handlers:
+    """Stands for the invoked functions: records each event, answers what the test set."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.result: Any = {"statusCode": 200, "body": "{}"}
+
+    def __call__(self, function: str, event: dict[str, Any]) -> Any:
+        self.events.append((function, event))
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
+    return SigningKey.load_or_create(tmp_path_factory.mktemp("key"))
+
+
+@pytest.fixture
+def handlers() -> Handlers:
+    return Handlers()
+
+
+@pytest.fixture
+def gateway(key: SigningKey, handlers: Handlers) -> Gateway:
+    gateway = Gateway(
+        routes=ROUTES,
+        authorizers={("users", "Jwt"): AUTHORIZER},
+        key=key,
+        invoke=handlers,
+        function_names={("users", "ApiFunction"): "shop-users-dev-api", ("open", "PingFunction"): "ping"},
+    )
+    gateway.ready.set()
+    return gateway
+
+
+def _json(reply: Reply) -> Any:
+    return json.loads(reply.body)
+
+
+def _bearer(key: SigningKey, **options: Any) -> list[tuple[str, str]]:
+    return [("Authorization", "Bearer " + mint(key, "u1", issuer=ISSUER, audience="client", **options))]
+
+
+def test_health_answers_503_until_the_stack_is_wired(gateway: Gateway) -> None:
+    gateway.ready.clear()
+    assert gateway.handle("GET", "/health", [], b"").status == 503
+
+    gateway.ready.set()
+    assert gateway.handle("GET", "/health", [], b"").status == 200
+
+
+def test_a_request_no_route_matches_gets_404(gateway: Gateway, handlers: Handlers) -> None:
+    for method, path in (("GET", "/nothing"), ("DELETE", "/users/u1")):
+        reply = gateway.handle(method, path, [], b"")
+        assert (reply.status, _json(reply)) == (404, {"message": "Not Found"})
+    assert handlers.events == []
+
+
+def test_a_protected_route_without_a_valid_token_gets_401(
+    gateway: Gateway, handlers: Handlers, key: SigningKey
+) -> None:
+    missing = gateway.handle("GET", "/users/u1", [], b"")
+    expired = gateway.handle("GET", "/users/u1", _bearer(key, now=0), b"")
+
+    assert (missing.status, _json(missing)) == (401, {"message": "Unauthorized"})
+    assert missing.header("www-authenticate") is None
+    assert (expired.status, _json(expired)) == (401, {"message": "Unauthorized"})
+    assert 'error="invalid_token"' in expired.header("www-authenticate")
+    assert handlers.events == []
+
+
+def test_the_handler_gets_an_http_api_v2_event_with_the_claims_as_strings(
+    gateway: Gateway, handlers: Handlers, key: SigningKey
+) -> None:
+    headers = [*_bearer(key, groups=("admin", "ops")), ("X-Tag", "a"), ("x-tag", "b"), ("Cookie", "s=1; t=2")]
+
+    gateway.handle("GET", "/users/u%401?limit=5&x=1&x=2", headers, b"")
+
+    ((function, event),) = handlers.events
+    assert function == "shop-users-dev-api"
+    assert event["routeKey"] == "GET /users/{id}"
+    assert event["rawPath"] == "/users/u%401"
+    assert event["pathParameters"] == {"id": "u@1"}
+    assert event["queryStringParameters"] == {"limit": "5", "x": "1,2"}
+    assert event["headers"]["x-tag"] == "a,b"
+    assert event["cookies"] == ["s=1", "t=2"]
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    assert claims["sub"] == "u1"
+    assert claims["cognito:groups"] == "[admin ops]"
+    assert isinstance(claims["exp"], str)
+
+
+def test_exact_paths_win_over_parameterised_ones(
+    gateway: Gateway, handlers: Handlers, key: SigningKey
+) -> None:
+    gateway.handle("GET", "/users/me", _bearer(key), b"")
+
+    assert handlers.events[0][1]["routeKey"] == "GET /users/me"
+
+
+def test_an_open_route_takes_no_token_and_passes_the_body(gateway: Gateway, handlers: Handlers) -> None:
+    gateway.handle("POST", "/ping", [("Content-Type", "application/json")], b'{"a": 1}')
+
+    event = handlers.events[0][1]
+    assert event["body"] == '{"a": 1}'
+    assert "authorizer" not in event["requestContext"]
+
+
+def test_a_handler_that_raises_gets_the_generic_500_and_the_trace_in_the_log(
+    gateway: Gateway, handlers: Handlers, caplog: pytest.LogCaptureFixture
+) -> None:
+    handlers.result = RuntimeError("boom at line 7")
+
+    reply = gateway.handle("POST", "/ping", [], b"")
+
+    assert (reply.status, _json(reply)) == (500, {"message": "Internal Server Error"})
+    assert "boom" not in reply.body.decode()
+    assert "RuntimeError: boom at line 7" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "body", "headers"),
+    [
+        (
+            {"statusCode": 201, "headers": {"Location": "/x"}, "body": "made", "cookies": ["a=1", "b=2"]},
+            201,
+            b"made",
+            [("Location", "/x"), ("set-cookie", "a=1"), ("set-cookie", "b=2")],
+        ),
+        (
+            {"statusCode": 200, "body": base64.b64encode(b"\x00\x01").decode(), "isBase64Encoded": True},
+            200,
+            b"\x00\x01",
+            [],
+        ),
+        (
+            {"message": "no statusCode"},
+            200,
+            b'{"message": "no statusCode"}',
+            [("content-type", "application/json")],
+        ),
+        ("plain", 200, b"plain", [("content-type", "application/json")]),
+        (
+            {"statusCode": "200"},
+            500,
+            b'{"message": "Internal Server Error"}',
+            [("content-type", "application/json")],
+        ),
+    ],
+)
+def test_what_a_handler_returns_becomes_the_response_as_payload_format_2(
+    gateway: Gateway, handlers: Handlers, result: Any, status: int, body: bytes, headers: list
+) -> None:
+    handlers.result = result
+
+    reply = gateway.handle("POST", "/ping", [], b"")
+
+    assert (reply.status, reply.body) == (status, body)
+    assert reply.headers[: len(headers)] == headers
+
+
+def test_the_correlation_id_is_the_handlers_or_else_the_requests(
+    gateway: Gateway, handlers: Handlers
+) -> None:
+    handlers.result = {"statusCode": 200, "headers": {"x-correlation-id": "from-handler"}}
+    assert gateway.handle("POST", "/ping", [], b"").header("x-correlation-id") == "from-handler"
+
+    handlers.result = {"statusCode": 200}
+    reply = gateway.handle("POST", "/ping", [("X-Correlation-Id", "from-client")], b"")
+    assert reply.header("x-correlation-id") == "from-client"
+
+
+def test_the_signing_key_file_is_the_only_trust_anchor(
+    tmp_path: Path, gateway: Gateway, handlers: Handlers
+) -> None:
+    stranger = SigningKey.load_or_create(tmp_path)
+
+    reply = gateway.handle("GET", "/users/u1", _bearer(stranger), b"")
+
+    assert reply.status == 401
+    assert handlers.events == []
