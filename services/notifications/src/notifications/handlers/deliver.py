@@ -46,7 +46,9 @@ service = NotificationService(
     mailer=SesMailer(ses, settings.sender_email),
 )
 dead_letters = DeadLetterQueue(sqs, settings.dead_letter_queue_name)
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported like any other (each record retried on its own),
+# not raised: the failures are logged below, record by record.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _EVENT_KEYS = ["correlation_id", "event_id", "detail_type"]
 

@@ -1,0 +1,228 @@
+"""Fixtures of the notifications tests: the events it consumes, delivered as SQS records the way a
+rule → queue → Lambda chain delivers them, and what the service leaves behind (mail, items, DLQ)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from moto.ses.models import ses_backends
+
+from devtools.apigw import http_event, jwt_claims
+from devtools.lambda_runtime import FunctionSpec
+from devtools.template import Stacks
+from shared.events.envelope import Envelope, new_id
+from shared.events.orders import OrderCancelled, OrderConfirmed, OrderFailed
+from shared.events.users import UserCreated, UserDeleted, UserUpdated
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+LIST_ROUTE = "GET /users/{id}/notifications"
+
+
+class Events:
+    """Envelopes of the events this service consumes, as their producers wrap them."""
+
+    def user_created(
+        self, user_id: str = "u1", *, email: str | None = None, name: str = "Ann", at: datetime = T0
+    ) -> Envelope:
+        event = UserCreated(
+            user_id=user_id, email=email or f"{user_id}@example.com", name=name, version=1, created_at=at
+        )
+        return self._wrap(event)
+
+    def user_updated(
+        self, user_id: str = "u1", *, email: str, name: str = "Ann", version: int = 2, at: datetime = T0
+    ) -> Envelope:
+        event = UserUpdated(
+            user_id=user_id,
+            email=email,
+            name=name,
+            version=version,
+            changed_fields=["email"],
+            updated_at=at,
+        )
+        return self._wrap(event)
+
+    def user_deleted(self, user_id: str = "u1", *, at: datetime = T0 + timedelta(days=1)) -> Envelope:
+        return self._wrap(UserDeleted(user_id=user_id, deleted_at=at))
+
+    def order_confirmed(self, user_id: str = "u1", order_id: str = "o1") -> Envelope:
+        event = OrderConfirmed(
+            order_id=order_id,
+            user_id=user_id,
+            currency="EUR",
+            total=Decimal("42.50"),
+            invoice_number=f"INV-{order_id}",
+        )
+        return self._wrap(event)
+
+    def order_failed(self, user_id: str = "u1", order_id: str = "o1") -> Envelope:
+        return self._wrap(OrderFailed(order_id=order_id, user_id=user_id, reason="card declined"))
+
+    def order_cancelled(self, user_id: str = "u1", order_id: str = "o1") -> Envelope:
+        return self._wrap(OrderCancelled(order_id=order_id, user_id=user_id, reason="requested by customer"))
+
+    @staticmethod
+    def _wrap(event: Any) -> Envelope:
+        return Envelope.wrap(event, correlation_id=f"corr-{new_id()}")
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
+
+
+def sqs_record(body: str, *, receive_count: int = 1) -> dict[str, Any]:
+    """An SQS record as Lambda delivers it from the queue the rules target."""
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": f"AQEB{uuid.uuid4().hex}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1772355600000",
+            "SenderId": "AIDAIE6VAXUQU2DKHA7DK",
+            "ApproximateFirstReceiveTimestamp": "1772355600010",
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum, not security
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:shop-notifications-dev-events",
+        "awsRegion": "us-east-1",
+    }
+
+
+def as_body(envelope: Envelope) -> str:
+    """The message body a rule puts in the queue: the event as EventBridge delivers it."""
+    return json.dumps(envelope.as_eventbridge_event())
+
+
+@pytest.fixture
+def sqs_batch() -> Callable[..., dict[str, Any]]:
+    """``sqs_batch(envelope, "raw body", ...)`` → the SQS event of one Lambda invocation."""
+
+    def batch(*messages: Envelope | str) -> dict[str, Any]:
+        bodies = [m if isinstance(m, str) else as_body(m) for m in messages]
+        return {"Records": [sqs_record(body) for body in bodies]}
+
+    return batch
+
+
+@pytest.fixture
+def deliver_spec(function_specs: dict[str, FunctionSpec]) -> FunctionSpec:
+    return function_specs["shop-notifications-dev-deliver"]
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    to: list[str]
+    sender: str
+    subject: str
+    body: str
+
+
+@pytest.fixture
+def ses(aws: Stacks, deliver_spec: FunctionSpec) -> Any:
+    """The SES (v2) endpoint, with the deliver function's sender verified, as deploying requires."""
+    client = boto3.client("sesv2")
+    client.create_email_identity(EmailIdentity=deliver_spec.environment["SENDER_EMAIL"])
+    return client
+
+
+@pytest.fixture
+def mailbox(ses: Any, aws: Stacks) -> Callable[[], list[SentEmail]]:
+    """Every e-mail SES accepted so far (moto's SES backend keeps them)."""
+    backend = ses_backends[aws.account][aws.region]
+
+    def sent() -> list[SentEmail]:
+        return [
+            SentEmail(m.destinations["ToAddresses"], m.source, m.subject, m.body)
+            for m in backend.sent_messages
+        ]
+
+    return sent
+
+
+@pytest.fixture
+def deliver(ses: Any, lambda_function: Callable) -> Callable[[dict], dict]:
+    return lambda_function("notifications", "deliver")
+
+
+@pytest.fixture
+def table(aws: Stacks) -> Callable[..., Any]:
+    """``table.get(pk, sk)`` → the stored item (low-level shape); ``table.items(pk)`` → a partition."""
+    dynamodb = boto3.client("dynamodb")
+    name = aws.physical_name("notifications", "NotificationsTable")
+
+    class Table:
+        def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+            return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
+
+        def items(self, pk: str, prefix: str = "") -> list[dict[str, Any]]:
+            return dynamodb.query(
+                TableName=name,
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": prefix}},
+            )["Items"]
+
+        def notifications(self, user_id: str) -> list[dict[str, Any]]:
+            return self.items(f"USER#{user_id}", "NOTIF#")
+
+    return Table()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    body: str
+    attributes: dict[str, str]
+
+
+@pytest.fixture
+def dead_letters(aws: Stacks) -> Callable[[], list[DeadLetter]]:
+    """Receives (and deletes) whatever waits in the dead-letter queue."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "DeadLetterQueue"))["QueueUrl"]
+
+    def receive() -> list[DeadLetter]:
+        found = []
+        while messages := sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages"):
+            for message in messages:
+                attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+                found.append(DeadLetter(message["Body"], attributes))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return receive
+
+
+@pytest.fixture
+def list_notifications(aws: Stacks, lambda_function: Callable) -> Callable[..., tuple[int, Any]]:
+    """``list_notifications("u1", query="limit=2", caller="u1")`` → (status, decoded body)."""
+    api = lambda_function("notifications", "api")
+
+    def call(user_id: str, *, query: str = "", caller: str | None = None, admin: bool = False):
+        claims = jwt_claims(caller or user_id, groups=("admin",) if admin else ())
+        path = f"/users/{user_id}/notifications"
+        response = api(
+            http_event(
+                "GET",
+                path,
+                route_key=LIST_ROUTE,
+                path_parameters={"id": user_id},
+                query=query,
+                claims=claims,
+            )
+        )
+        return response["statusCode"], json.loads(response["body"])
+
+    return call
