@@ -184,6 +184,7 @@ def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float) -> str:
         f"  AWS        {endpoints.aws}   (export {exports})",
         "  Token      make token USER=<id> [GROUPS=admin]",
         f'  Try        curl -H "Authorization: Bearer $(make token USER=alice)" {endpoints.api}/users/alice',
+        "  Guide      docs/local-stack.md",
         "  Routes",
     ]
     lines += [f"    {r.route_key:<40} {r.service}{'' if r.authorizer else ' (no auth)'}" for r in routes]
