@@ -354,9 +354,12 @@ class Plumbing:
         deadline = time.monotonic() + timeout
         total = 0
         while True:
+            # Executions are counted before the pump: one that ends during it may have written
+            # records this pump did not see, so only a quiet pump after a quiet count is the end.
+            running = self.running_executions()
             moved = self.pump()
             total += moved
-            if not moved and not self.running_executions():
+            if not moved and not running:
                 return total
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still busy after {timeout} s ({total} records delivered)")
