@@ -150,6 +150,34 @@ def intake_messages(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
 
 
 @pytest.fixture
+def sqs_records(aws: Stacks) -> Callable[[str], list[dict[str, Any]]]:
+    """``sqs_records("IntakeQueue")``: receive what waits in one of the service's queues, as the
+    records Lambda's event source mapping hands to the function (the messages stay in flight)."""
+    sqs = boto3.client("sqs")
+
+    def receive(queue: str) -> list[dict[str, Any]]:
+        messages = sqs.receive_message(
+            QueueUrl=aws.ref("orders", queue), MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+        return [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": aws.arn("orders", queue),
+                "awsRegion": aws.region,
+            }
+            for message in messages
+        ]
+
+    return receive
+
+
+@pytest.fixture
 def outbox(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
     """The events written to the orders outbox, oldest first: ``[{"detail_type", "detail"}]``."""
     dynamodb = boto3.client("dynamodb")

@@ -76,11 +76,11 @@ def _profile_from_item(item: Mapping[str, Any]) -> Profile:
     return Profile.model_validate(_from_item(item))
 
 
-def _encode_cursor(sort_key: str) -> str:
+def encode_cursor(sort_key: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str) -> str:
     try:
         sort_key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["sk"]
     except (binascii.Error, ValueError, TypeError, KeyError):
@@ -259,7 +259,7 @@ class OrdersTable:
             "Limit": limit + 1 + (cursor is None),
         }
         if cursor is not None:
-            request["ExclusiveStartKey"] = self._key(user_id, _decode_cursor(cursor))
+            request["ExclusiveStartKey"] = self._key(user_id, decode_cursor(cursor))
         response = self._client.query(**request)
         profile = None
         orders = []
@@ -272,9 +272,9 @@ class OrdersTable:
         next_cursor = None
         if len(orders) > limit:
             orders = orders[:limit]
-            next_cursor = _encode_cursor(ORDER_PREFIX + orders[-1].order_id)
+            next_cursor = encode_cursor(ORDER_PREFIX + orders[-1].order_id)
         elif "LastEvaluatedKey" in response and orders:
-            next_cursor = _encode_cursor(ORDER_PREFIX + orders[-1].order_id)
+            next_cursor = encode_cursor(ORDER_PREFIX + orders[-1].order_id)
         return OrdersPage(
             profile=profile if profile and profile.is_active else None, orders=orders, next_cursor=next_cursor
         )

@@ -1,0 +1,82 @@
+"""The profile copy kept from the users service's events (bus → rule → queue → sync-profiles), and
+the cancellation of a deleted user's open orders."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+
+def test_user_events_on_the_bus_keep_the_profile_copy_newest_version_wins(
+    publish_user_event, plumbing, table, call_api
+):
+    created = publish_user_event("created", "u1")
+    plumbing.deliver_queues()
+    assert table("USER#u1", "PROFILE")["email"] == {"S": "u1@example.com"}
+
+    publish_user_event("updated", "u1", version=2, name="Ann", email="ann@example.com")
+    plumbing.deliver_queues()
+    # A redelivered or late older version changes nothing.
+    boto3.client("events").put_events(Entries=[created.to_entry("shop-dev")])
+    publish_user_event("updated", "u1", version=2, name="Stale")
+    plumbing.deliver_queues()
+
+    copy = table("USER#u1", "PROFILE")
+    assert (copy["name"], copy["email"], copy["version"]) == (
+        {"S": "Ann"},
+        {"S": "ann@example.com"},
+        {"N": "2"},
+    )
+    page = call_api("GET", "/users/u1/orders")
+    assert page.body["profile"] == {"user_id": "u1", "email": "ann@example.com", "name": "Ann"}
+
+
+def test_user_deleted_cancels_open_orders_once_and_keeps_a_tombstone(
+    profile, place, plumbing, publish_user_event, hold_back_fulfilment, call_api, table, outbox
+):
+    profile("u1")
+    confirmed = place()
+    plumbing.drain()
+    hold_back_fulfilment()
+    open_orders = [place(), place()]
+    plumbing.deliver_queues()
+    assert {call_api("GET", f"/orders/{o}").body["status"] for o in open_orders} == {"PENDING"}
+
+    deleted = publish_user_event("deleted", "u1")
+    plumbing.deliver_queues()
+    # Redelivery of the same event, then a late update from before the deletion.
+    boto3.client("events").put_events(Entries=[deleted.to_entry("shop-dev")])
+    publish_user_event("updated", "u1", version=5)
+    plumbing.deliver_queues()
+
+    assert call_api("GET", f"/orders/{confirmed}").body["status"] == "CONFIRMED"
+    for order_id in open_orders:
+        order = call_api("GET", f"/orders/{order_id}").body
+        assert order["status"] == "CANCELLED"
+        assert order["history"][-1]["reason"] == "User deleted"
+    cancellations = [e for e in outbox() if e["detail_type"] == "OrderCancelled"]
+    assert sorted(e["detail"]["data"]["order_id"] for e in cancellations) == sorted(open_orders)
+    assert {e["detail"]["metadata"]["correlation_id"] for e in cancellations} == {"corr-deleted-u1"}
+
+    tombstone = table("USER#u1", "PROFILE")
+    assert "deleted_at" in tombstone
+    assert "email" not in tombstone
+    assert "name" not in tombstone
+    assert call_api("GET", "/users/u1/orders").body["profile"] is None
+
+
+def test_an_event_the_service_cannot_read_fails_its_record_only(
+    aws, lambda_function, publish_user_event, sqs_records
+):
+    publish_user_event("created", "u1")
+    boto3.client("sqs").send_message(
+        QueueUrl=aws.ref("orders", "UserEventsQueue"), MessageBody=json.dumps({"detail-type": "Nonsense"})
+    )
+    records = sqs_records("UserEventsQueue")
+    nonsense = next(r["messageId"] for r in records if "Nonsense" in r["body"])
+
+    response = lambda_function("orders", "sync-profiles")({"Records": records})
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": nonsense}]}
+    assert len(records) == 2
