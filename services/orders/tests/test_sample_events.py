@@ -1,0 +1,51 @@
+"""The sample events in events/ (for `serverless invoke local`): one per function at least, each
+accepted by its handler on moto, in the order the flow produces them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devtools.apigw import routes
+from orders.domain.model import OrderNotPending
+from orders.domain.ports import PaymentDeclined
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+API_EVENTS = ("place_order", "get_order", "cancel_order", "list_orders")
+
+
+def sample(name: str) -> dict:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def test_every_function_has_a_sample_and_the_http_ones_name_real_routes(stacks):
+    functions = {
+        stacks.resolve("orders", props["FunctionName"]).removeprefix("shop-orders-dev-")
+        for _, props in stacks.templates["orders"].of_type("AWS::Lambda::Function")
+    }
+    files = {path.stem for path in EVENTS.glob("*.json")}
+    assert {name.replace("_", "-") for name in files - set(API_EVENTS)} | {"api"} == functions
+    route_keys = {route.route_key for route in routes(stacks) if route.service == "orders"}
+    assert {sample(name)["routeKey"] for name in API_EVENTS} == route_keys
+
+
+def test_the_samples_run_through_their_handlers(aws, lambda_function):
+    def run(function: str, event: str):
+        return lambda_function("orders", function)(sample(event))
+
+    assert run("sync-profiles", "sync_profiles") == {"batchItemFailures": []}
+    assert run("process-intake", "process_intake") == {"batchItemFailures": []}
+    assert run("api", "get_order")["statusCode"] == 200
+    assert run("api", "list_orders")["statusCode"] == 200
+    assert run("start-fulfilment", "start_fulfilment") == {"batchItemFailures": []}
+    with pytest.raises(PaymentDeclined):
+        run("charge-payment", "charge_payment")  # the sample order pays with tok_decline
+    assert run("mark-failed", "mark_failed")["status"] == "FAILED"
+    assert run("api", "cancel_order")["statusCode"] == 409
+    with pytest.raises(OrderNotPending):
+        run("confirm-order", "confirm_order")
+    assert run("refund-payment", "refund_payment")["refund_id"].startswith("re_")
+    assert run("publish-events", "publish_events") == {"batchItemFailures": []}
+    assert run("api", "place_order")["statusCode"] == 202
