@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devtools.template import ROOT, Stacks
+from devtools.template import ROOT, Stacks, TemplateError
 
 # API Gateway's JWT authorizers accept RSA signatures only; locally we sign with this one.
 ALGORITHM = "RS256"
@@ -195,7 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--groups", default="", help="comma-separated Cognito groups, e.g. admin")
     args = parser.parse_args(argv)
     groups = tuple(group for group in args.groups.replace(" ", ",").split(",") if group)
-    print(token_for(Stacks(), SigningKey.load_or_create(), args.user, groups))
+    try:
+        stacks = Stacks()
+    except TemplateError as error:
+        sys.exit(f"error: {error}")
+    print(token_for(stacks, SigningKey.load_or_create(), args.user, groups))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -345,3 +346,36 @@ def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) 
     response = json.loads(invoked.stdout[invoked.stdout.index("{\n") :])
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["email"] == "u1@example.com"
+
+
+def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:
+    sqs = stack.client("sqs")
+    stacks = Stacks(sqs_endpoint=stack.aws)
+    consumers = {}  # queue name -> function name
+    for service, template in stacks.templates.items():
+        for _, props in template.of_type("AWS::Lambda::EventSourceMapping"):
+            source = stacks.resolve(service, props["EventSourceArn"])
+            if ":sqs:" in source:
+                function = stacks.resolve(service, props["FunctionName"]).rsplit(":function:", 1)[-1]
+                consumers[source.rsplit(":", 1)[1]] = function
+    assert consumers, "no queue has a consumer: this test checks nothing"
+    before = len(stack.log_text())
+
+    for queue in consumers:
+        sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody="not an event")
+
+    def outcomes() -> dict[str, str] | None:
+        found = dict(re.findall(r"sqs → (\S+): \d+ record\(s\), (\w+)", stack.log_text()[before:]))
+        return found if set(consumers.values()) <= found.keys() else None
+
+    delivered = _wait_until(outcomes, 10, "every consumer to get its poison message")
+    assert set(delivered.values()) - {"ok"}, delivered  # at least one consumer failed on it
+    hank = stack.token("hank")
+    created = stack.request("POST", "/users", token=hank, body={"email": "hank@example.com", "name": "Hank"})
+    assert created.status == 201, created.body
+
+    def welcomed() -> bool:
+        page = stack.request("GET", "/users/hank/notifications", token=hank).body
+        return [n["template"] for n in page["notifications"]] == ["welcome"]
+
+    _wait_until(welcomed, 10, "the welcome e-mail after the poison messages")
