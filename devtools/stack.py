@@ -99,11 +99,20 @@ def _configure_logging() -> None:
             record.name = record.name.removeprefix("devtools.")
             return super().format(record)
 
+    def not_printed_yet(record: logging.LogRecord) -> bool:
+        # Powertools loggers print their own JSON lines and propagate too: print those once.
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger is not logging.root:
+            if logger.handlers:
+                return False
+            logger = logger.parent if logger.propagate else None
+        return True
+
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(ShortNames("%(asctime)s.%(msecs)03d %(name)-8s %(message)s", "%H:%M:%S"))
-    # Handlers log their own JSON lines (Powertools); the stack's handler shows its own records only.
-    handler.addFilter(lambda record: record.name.startswith("devtools."))
+    handler.addFilter(not_printed_yet)
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's endpoint logs every AWS call
 
 
 def _verify_senders(ses: Any, specs: dict[str, FunctionSpec]) -> None:
