@@ -24,7 +24,7 @@ class InvalidCursor(ValueError):
 class Recorded(StrEnum):
     ADDED = "ADDED"
     ALREADY_RECORDED = "ALREADY_RECORDED"  # a redelivered intake message
-    USER_GONE = "USER_GONE"  # the user was deleted after the order was accepted
+    USER_GONE = "USER_GONE"  # no active profile copy any more: the user was deleted after acceptance
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ idempotency_store = DynamoDBPersistenceLayer(
 )
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)]
 
 
 def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
@@ -85,9 +86,7 @@ def _accept_once(keyed: KeyedPlaceOrder) -> dict:
 @app.post("/orders")
 def place_order(
     body: PlaceOrderRequest,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[PlacedOrder]:
     caller = caller_of(app)
     if idempotency_key is None:
