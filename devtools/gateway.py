@@ -69,17 +69,12 @@ class Gateway:
         claims = None
         if route.authorizer:
             authorizer = self.authorizers[(route.service, route.authorizer)]
+            credential = joined.get(authorizer.identity_header)
             try:
-                claims = self._authorize(authorizer, joined.get(authorizer.identity_header))
+                claims = self._authorize(authorizer, credential)
             except InvalidToken as error:
                 log.info("401 %s %s: %s", method, url.path, error)
-                reply = Reply.message(401, "Unauthorized")
-                if joined.get(authorizer.identity_header):
-                    # What API Gateway adds when a token is present but not valid.
-                    reply.headers.append(
-                        ("www-authenticate", f'Bearer error="invalid_token" error_description="{error}"')
-                    )
-                return reply
+                return _unauthorized(error, token_sent=bool(credential))
         event = http_event(
             method,
             url.path,
@@ -109,6 +104,15 @@ class Gateway:
             raise InvalidToken(f"no token in the {authorizer.identity_header} header")
         token = credential.removeprefix("Bearer ").strip()
         return authorizer_claims(validate(token, self.key, authorizer))
+
+
+def _unauthorized(error: InvalidToken, *, token_sent: bool) -> Reply:
+    reply = Reply.message(401, "Unauthorized")
+    if token_sent:  # API Gateway says why only when there was a token to refuse
+        reply.headers.append(
+            ("www-authenticate", f'Bearer error="invalid_token" error_description="{error}"')
+        )
+    return reply
 
 
 def _join_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
