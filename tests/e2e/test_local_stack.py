@@ -308,9 +308,14 @@ def test_invoke_local_resolves_the_environment_the_stack_gives_each_function(sta
 
 
 def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) -> None:
-    """The walkthrough of docs/local-stack.md: the sample event of the users service reads u1."""
-    u1 = stack.token("u1")
-    created = stack.request("POST", "/users", token=u1, body={"email": "u1@example.com", "name": "U One"})
+    """The walkthrough of docs/local-stack.md: the users service's sample event reads the profile
+    created over HTTP a moment before."""
+    sample = json.loads((ROOT / "services/users/events/get_user.json").read_text())
+    user = sample["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
+    email = f"{user}@example.com".lower()
+    created = stack.request(
+        "POST", "/users", token=stack.token(user), body={"email": email, "name": "Sample"}
+    )
     assert created.status == 201, created.body
     venv = Path(sys.executable).parent
     environment = {
@@ -345,7 +350,7 @@ def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) 
     assert invoked.returncode == 0, invoked.stdout + invoked.stderr
     response = json.loads(invoked.stdout[invoked.stdout.index("{\n") :])
     assert response["statusCode"] == 200, response
-    assert json.loads(response["body"])["email"] == "u1@example.com"
+    assert json.loads(response["body"])["email"] == email
 
 
 def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:
