@@ -212,12 +212,15 @@ TOO_LONG_NAME = "n" * 101
         ("POST", {"email": "not-an-email", "name": "A"}, 422, "value_error"),
         ("POST", {"email": "a@b.co", "name": "   "}, 422, "string_too_short"),
         ("POST", {"email": "a@b.co", "name": TOO_LONG_NAME}, 422, "string_too_long"),
+        ("POST", {"email": "a@b.co", "name": "Ann\u0000"}, 422, "value_error"),
+        ("POST", {"email": "a@b.co", "name": "\u202eAnn"}, 422, "value_error"),
         ("PATCH", {"name": "A"}, 422, "missing"),
         ("PATCH", {"name": "A", "version": "1"}, 422, "int_type"),
         ("PATCH", {"name": "A", "version": 0}, 422, "greater_than_equal"),
         ("PATCH", {"version": 1}, 422, "value_error"),
         ("PATCH", {"email": None, "version": 1}, 422, "value_error"),
         ("PATCH", {"name": "A", "version": 1, "id": "u2"}, 422, "extra_forbidden"),
+        ("PATCH", {"name": "Ann\r\nAdmin", "version": 1}, 422, "value_error"),
     ],
 )
 def test_bad_input_is_a_json_error_naming_the_problem(

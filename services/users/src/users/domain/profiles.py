@@ -7,17 +7,34 @@ stale version from a successful write, so it raises those errors.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.events.envelope import Envelope, utc_now
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 from shared.types import Email
 
-ProfileName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-"""A display name: surrounding whitespace trimmed, then 1 to 100 characters."""
+# Embeddings, overrides and isolates reorder the text around them when displayed, so a name could
+# pose as another ("Trojan Source"). Plain direction marks (U+200E, U+200F) stay allowed: right-to-left
+# names need them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _printable(name: str) -> str:
+    for character in name:
+        if unicodedata.category(character) in ("Cc", "Cs") or character in _BIDI_CONTROLS:
+            raise ValueError(f"must not contain control characters (found U+{ord(character):04X})")
+    return name
+
+
+ProfileName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_printable)
+]
+"""A display name: surrounding whitespace trimmed, then 1 to 100 characters, none of them a control
+character (NUL, line breaks, tabs, unpaired surrogates, bidirectional overrides)."""
 
 
 class Profile(BaseModel):

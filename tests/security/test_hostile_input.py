@@ -1,0 +1,184 @@
+"""Hostile bodies against the users API, through the gateway as a client sends them: each gets a
+4xx with a JSON error (never a 5xx), and nothing is written. Odd but legitimate Unicode is stored
+and returned exactly as sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+
+from devtools.template import Stacks
+
+# The multipart case makes Powertools warn about binary uploads; that case is about the status code.
+pytestmark = pytest.mark.filterwarnings("ignore:Received multipart/form-data:UserWarning")
+
+MIB = 1 << 20
+PROFILE = {"email": "ann@example.com", "name": "Ann"}
+
+HTTP_GAP = (
+    "shared/http.py answers this with a 500, or accepts it (multipart, a wrapping array); issue 7 "
+    "follow-up: strict body decoding, JSON objects only, a parse error for nesting and huge numbers, "
+    "415 for a non-JSON content type; remove the mark with the fix"
+)
+EMAIL_GAP = (
+    "shared/types.py Email accepts control characters (issue 7 follow-up); remove the mark with the fix"
+)
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """A bad request body, built around the valid fields of the route it is sent to."""
+
+    build: Callable[[dict], bytes]
+    content_type: str = "application/json"
+    gap: str | None = None  # a known 5xx or acceptance, fixed outside this repo's users service
+    gap_methods: tuple[str, ...] = ("POST", "PATCH")
+
+
+def _json(document: object) -> bytes:
+    return json.dumps(document).encode()
+
+
+def _with(**changes: object) -> Callable[[dict], bytes]:
+    return lambda valid: _json({**valid, **changes})
+
+
+def _with_raw(field: str, raw: bytes) -> Callable[[dict], bytes]:
+    """``field`` set to ``raw``, bytes that ``json.dumps`` would never write."""
+    return lambda valid: (
+        _json({k: v for k, v in valid.items() if k != field})[:-1] + f', "{field}": '.encode() + raw + b"}"
+    )
+
+
+def _multipart(valid: dict) -> bytes:
+    parts = [f'--X\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in valid.items()]
+    return ("".join(parts) + "--X--\r\n").encode()
+
+
+HOSTILE = {
+    "truncated JSON": Hostile(lambda valid: _json(valid)[:-5]),
+    "an empty JSON array": Hostile(lambda valid: b"[]"),
+    # Powertools validates the first element of a list given for a model; the rest goes unread.
+    "the fields wrapped in a JSON array": Hostile(
+        lambda valid: b"[" + _json(valid) + b', {"x": 1}]', gap=HTTP_GAP
+    ),
+    "JSON null": Hostile(lambda valid: b"null"),
+    "a JSON string": Hostile(lambda valid: _json(json.dumps(valid))),
+    "a byte-order mark": Hostile(lambda valid: b"\xef\xbb\xbf" + _json(valid)),
+    "1 MiB of JSON": Hostile(_with(name="n" * MIB)),
+    "1 MiB of binary": Hostile(lambda valid: bytes(range(256)) * (MIB // 256), "application/octet-stream"),
+    "NUL in the name": Hostile(_with(name="A\u0000B")),
+    "a line break in the name": Hostile(_with(name="Ann\nAdmin: yes")),
+    "a right-to-left override in the name": Hostile(_with(name="\u202egnp.exe")),
+    "a lone surrogate in the name": Hostile(_with_raw("name", b'"A\\ud800B"')),
+    "a lone surrogate in the e-mail": Hostile(_with_raw("email", b'"a\\udfff@example.com"')),
+    "NaN": Hostile(_with_raw("name", b"NaN")),
+    "an HTML form": Hostile(lambda valid: urlencode(valid).encode(), "application/x-www-form-urlencoded"),
+    "nested 5000 arrays deep": Hostile(_with_raw("name", b"[" * 5000 + b"1" + b"]" * 5000), gap=HTTP_GAP),
+    "nested 2000 objects deep": Hostile(
+        _with_raw("name", b'{"a": ' * 2000 + b"1" + b"}" * 2000), gap=HTTP_GAP
+    ),
+    "a 5000-digit number": Hostile(_with_raw("name", b"9" * 5000), gap=HTTP_GAP),
+    "invalid UTF-8": Hostile(_with_raw("name", b'"\xff\xfe"'), gap=HTTP_GAP),
+    "JSON sent as text/plain": Hostile(_json, "text/plain", gap=HTTP_GAP),
+    "XML": Hostile(lambda valid: b"<user><name>Ann</name></user>", "application/xml", gap=HTTP_GAP),
+    # PATCH refuses it anyway: a form field is a string, and `version` must be a JSON integer.
+    "a multipart form": Hostile(
+        _multipart, "multipart/form-data; boundary=X", gap=HTTP_GAP, gap_methods=("POST",)
+    ),
+    "NUL in the e-mail": Hostile(_with(email="ann\u0000@example.com"), gap=EMAIL_GAP),
+}
+
+
+def cases(method: str) -> list:
+    return [
+        pytest.param(
+            hostile,
+            id=name,
+            marks=[pytest.mark.xfail(strict=True, reason=hostile.gap)]
+            if hostile.gap and method in hostile.gap_methods
+            else [],
+        )
+        for name, hostile in HOSTILE.items()
+    ]
+
+
+def stored(aws: Stacks, pk: str, sk: str) -> dict | None:
+    table = aws.physical_name("users", "UsersTable")
+    return (
+        boto3.client("dynamodb").get_item(TableName=table, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
+    )
+
+
+def outbox_size(aws: Stacks) -> int:
+    table = aws.physical_name("users", "UsersTable")
+    return boto3.client("dynamodb").scan(
+        TableName=table,
+        Select="COUNT",
+        FilterExpression="begins_with(PK, :outbox)",
+        ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
+    )["Count"]
+
+
+def assert_json_client_error(reply) -> None:
+    assert 400 <= reply.status < 500, (reply.status, reply.raw[:300])
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.json["statusCode"] == reply.status
+    assert reply.json["message"]
+    assert reply.headers["x-correlation-id"]
+
+
+@pytest.mark.parametrize("hostile", cases("POST"))
+def test_a_hostile_create_is_a_json_4xx_and_writes_nothing(http, aws, hostile):
+    body = hostile.build({"email": "ann@example.com", "name": "Ann"})
+
+    reply = http("POST", "/users", body=body, headers={"content-type": hostile.content_type})
+
+    assert_json_client_error(reply)
+    assert stored(aws, "USER#u1", "PROFILE") is None
+    assert outbox_size(aws) == 0
+
+
+@pytest.mark.parametrize("hostile", cases("PATCH"))
+def test_a_hostile_patch_is_a_json_4xx_and_changes_nothing(http, aws, hostile):
+    assert http("POST", "/users", body=PROFILE).status == 201
+    body = hostile.build({"email": "anne@example.com", "name": "Anne", "version": 1})
+
+    reply = http("PATCH", "/users/u1", body=body, headers={"content-type": hostile.content_type})
+
+    assert_json_client_error(reply)
+    assert stored(aws, "USER#u1", "PROFILE")["version"] == {"N": "1"}
+    assert outbox_size(aws) == 1
+
+
+ODD_BUT_FINE_NAMES = {
+    "emoji with joiners": "Ann \U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "right-to-left with a direction mark": "\u200f\u05e9\u05dc\u05d5\u05dd",
+    "combining accents": "Zoe\u0308 Ame\u0301lie",
+    "astral plane": "\U0001d4d0\U0001d4f7\U0001d4f7",
+    "quotes and markup": "<script>alert('x')</script> \"Ann\"",
+}
+
+
+@pytest.mark.parametrize("name", ODD_BUT_FINE_NAMES.values(), ids=ODD_BUT_FINE_NAMES.keys())
+def test_odd_but_legitimate_unicode_round_trips_exactly(http, aws, name):
+    created = http("POST", "/users", body=json.dumps({**PROFILE, "name": name}, ensure_ascii=False))
+
+    assert created.status == 201, created.raw
+    assert created.json["name"] == name
+    assert http("GET", "/users/u1").json["name"] == name
+    assert stored(aws, "USER#u1", "PROFILE")["name"] == {"S": name}
+
+
+def test_a_hostile_correlation_id_is_replaced_not_echoed(http):
+    for hostile in ("x" * 1000, "evil\r\nSet-Cookie: a=b", "<script>", ""):
+        reply = http("GET", "/users/u1", headers={"x-correlation-id": hostile})
+        assert reply.status == 404
+        assert reply.headers["x-correlation-id"] != hostile
+        assert reply.headers["x-correlation-id"].isalnum()
