@@ -237,7 +237,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         threading.Thread(target=plumbing.warm, name="warm", daemon=True).start()
         stop.wait()
         http.shutdown()
-        pumping.join()
+        pumping.join(timeout=10)  # a handler stuck in a call must not hold Ctrl-C up
     aws.shutdown()
 
 

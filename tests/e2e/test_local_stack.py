@@ -156,7 +156,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    assert process.returncode == 0, local.log_text()
+    assert process.returncode == 0, local.log_text()[-5000:]
     assert "Local stack stopped." in local.log_text()
 
 
