@@ -1,0 +1,111 @@
+"""Fixtures of the reliability tests: faults under every boto3 client, a catch-all recorder on the
+shared bus, the publishers without real backoff waits, and the HTTP API functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+
+from devtools.apigw import routes
+from devtools.lambda_runtime import FunctionSpec
+from devtools.template import Stacks
+from shared.publisher import EventPublisher
+from tests.reliability.faults import AwsFaults
+from tests.reliability.lambdas import HttpResult, http_request
+
+
+@pytest.fixture
+def aws_faults(aws: Stacks, monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
+    """Faults for every SDK call of this test: ``aws_faults.on("PutEvents", fault)``."""
+    faults = AwsFaults()
+    monkeypatch.setattr(BaseClient, "_make_api_call", faults.wrap(BaseClient._make_api_call))
+    return faults
+
+
+@pytest.fixture
+def concurrent_aws_faults(aws: Stacks, monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
+    """As ``aws_faults``, for tests that call from many threads: moto gets one call at a time."""
+    faults = AwsFaults(serialize=True)
+    monkeypatch.setattr(BaseClient, "_make_api_call", faults.wrap(BaseClient._make_api_call))
+    return faults
+
+
+@dataclass
+class BusRecorder:
+    """Every event published on the shared bus, through a catch-all rule into an SQS queue."""
+
+    sqs: Any
+    queue_url: str
+    received: list[dict] = field(default_factory=list)
+
+    def events(self) -> list[dict]:
+        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                self.received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return self.received
+
+    def event_ids(self) -> Counter[str]:
+        """How many times each event (``metadata.event_id``) arrived."""
+        return Counter(event["detail"]["metadata"]["event_id"] for event in self.events())
+
+
+@pytest.fixture
+def bus_recorder(aws: Stacks) -> BusRecorder:
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    bus = aws.physical_name("bus", "EventBus")
+    queue_url = sqs.create_queue(QueueName="reliability-bus-recorder")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    events.put_rule(
+        Name="reliability-catch-all", EventBusName=bus, EventPattern=json.dumps({"account": [aws.account]})
+    )
+    events.put_targets(
+        Rule="reliability-catch-all",
+        EventBusName=bus,
+        Targets=[{"Id": "recorder", "Arn": queue_arn["QueueArn"]}],
+    )
+    return BusRecorder(sqs, queue_url)
+
+
+@pytest.fixture
+def publisher_waits(
+    function_specs: dict[str, FunctionSpec], monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], list[float]]:
+    """``publisher_waits("users")``: that service's outbox publisher records its backoff waits
+    instead of sleeping them (its client, retries and logic unchanged); returns the waits."""
+
+    def install(service: str) -> list[float]:
+        spec = function_specs[f"shop-{service}-dev-publish-events"]
+        spec.load()
+        module = sys.modules[spec.handler.rsplit(".", 1)[0].replace("/", ".")]
+        waits: list[float] = []
+        client = boto3.client("events", region_name=module.settings.aws_region)
+        publisher = EventPublisher(client, module.settings.event_bus_name, sleep=waits.append)
+        monkeypatch.setattr(module, "publisher", publisher)
+        return waits
+
+    return install
+
+
+@pytest.fixture
+def call_http(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResult]:
+    """``call_http("users", "PATCH", "/users/u1", body={...}, user="u1")`` through the service's
+    API function, in this test's one execution environment."""
+    table = routes(aws)
+
+    def call(service: str, method: str, path: str, *, body: Any = None, user: str = "u1") -> HttpResult:
+        return http_request(
+            lambda_function(service, "api"), service, table, method, path, body=body, user=user
+        )
+
+    return call
