@@ -36,13 +36,15 @@ def main() -> None:
     for name in args.only or MEASUREMENTS:
         started = time.perf_counter()
         try:
-            table = importlib.import_module(f"devtools.bench.{name}").run(args.repeat)
+            result = importlib.import_module(f"devtools.bench.{name}").run(args.repeat)
         except Exception as error:
             traceback.print_exc(file=sys.stderr)
-            table = Table(name, ["measurement", "result"])
-            table.skip(name, f"failed: {error!r}")
-        table.notes.append(f"({time.perf_counter() - started:.0f} s)")
-        print(table.render(), flush=True)
+            result = Table(name, ["measurement", "result"])
+            result.skip(name, f"failed: {error!r}")
+        tables = result if isinstance(result, list) else [result]
+        tables[-1].notes.append(f"({name}: {time.perf_counter() - started:.0f} s)")
+        for table in tables:
+            print(table.render(), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,402 @@
+"""The local stack: seconds from ``make dev`` to ``/health`` = 200 (target under 5 s); requests per
+second and p50/p99 through the local gateway against serverless-offline serving the same function
+on the same backend, under a bounded sequential load from a second process, for a trivial handler
+(the gateway's own overhead; target at least 5x serverless-offline's throughput) and for the real
+``GET /users/{id}``; and the p50 time from ``POST /users`` to the welcome notification recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from devtools.apigw import Route
+from devtools.bench.table import Table, Timings, ms, verdict
+from devtools.gateway import Gateway, serve
+from devtools.jwt_local import SigningKey, authorizers, token_for
+from devtools.lambda_runtime import functions
+from devtools.stack import Endpoints, aws_environment
+from devtools.template import ROOT, Stacks
+from shared.events.envelope import new_id
+
+HOST = "127.0.0.1"
+START_TARGET = 5.0  # seconds
+THROUGHPUT_TARGET = 5.0  # x serverless-offline's, for the trivial handler
+REQUESTS = 300  # per round of load
+OSLS = ROOT / "node_modules" / ".bin" / "osls"
+OFFLINE_PLUGIN = ROOT / "node_modules" / "serverless-offline"
+TRIVIAL = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"
+
+_FLOOR = """
+import http.server, sys
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+_LOAD = """
+import http.client, json, sys, time
+host, port, path, count, headers = sys.argv[1:]
+connection = http.client.HTTPConnection(host, int(port), timeout=30)
+count, headers = int(count), json.loads(headers)
+latencies, failures = [], 0
+started = time.perf_counter()
+for _ in range(count):
+    begin = time.perf_counter()
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    latencies.append(time.perf_counter() - begin)
+    failures += response.status != 200
+print(json.dumps({"elapsed": time.perf_counter() - started, "latencies": latencies, "failures": failures}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def _process(args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A child process in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
+    with open(log, "w") as output:
+        child = subprocess.Popen(  # noqa: S603 - our own commands
+            args, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield child
+        finally:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.wait()
+
+
+def _status(url: str, *, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None) -> int:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def _json(url: str, headers: dict[str, str]) -> Any:
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+        return json.loads(response.read())
+
+
+def _until(condition: Any, timeout: float, poll: float = 0.02) -> float:
+    """Seconds until ``condition()`` holds; TimeoutError after ``timeout``."""
+    started = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"not reached within {timeout:.0f} s")
+        time.sleep(poll)
+    return time.perf_counter() - started
+
+
+def _load(port: int, path: str, headers: dict[str, str], count: int) -> tuple[float, list[float], int]:
+    """(requests per second, latencies, failures) of ``count`` sequential requests from a second process."""
+    run = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", _LOAD, HOST, str(port), path, str(count), json.dumps(headers)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result = json.loads(run.stdout)
+    return count / result["elapsed"], result["latencies"], result["failures"]
+
+
+# -- serverless-offline -----------------------------------------------------------------------------
+
+
+def _offline_service(
+    folder: Path, route_key: str, handler: str, environment: dict[str, str], authorizer: dict[str, Any] | None
+) -> Path:
+    """A serverless.yml (JSON is YAML) serving ``handler`` on ``route_key`` with serverless-offline."""
+    method, path = route_key.split(" ", 1)
+    event: dict[str, Any] = {"method": method, "path": path}
+    provider: dict[str, Any] = {
+        "name": "aws",
+        "runtime": "python3.11",
+        "region": "us-east-1",
+        "environment": environment,
+    }
+    if authorizer:
+        event["authorizer"] = {"name": "jwt"}
+        provider["httpApi"] = {"authorizers": {"jwt": authorizer}}
+    config = {
+        "service": "bench-offline",
+        "frameworkVersion": ">=3",
+        "plugins": ["serverless-offline"],
+        "provider": provider,
+        "functions": {"api": {"handler": handler, "events": [{"httpApi": event}]}},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "serverless.yml").write_text(json.dumps(config, indent=2))
+    (folder / "node_modules").symlink_to(ROOT / "node_modules")
+    return folder
+
+
+@contextmanager
+def _offline(folder: Path, env: dict[str, str]) -> Iterator[int]:
+    port = _free_port()
+    args = [
+        str(OSLS),
+        "offline",
+        "start",
+        "--host",
+        HOST,
+        "--httpPort",
+        str(port),
+        "--lambdaPort",
+        str(_free_port()),
+        "--noTimeout",
+        "--ignoreJWTSignature",  # its only way to run a JWT authorizer
+    ]
+    env = env | {"VIRTUAL_ENV": str(ROOT / ".venv"), "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    with _process(args, cwd=folder, env=env, log=folder / "offline.log"):
+        _until(lambda: _status(f"http://{HOST}:{port}/__bench_ready") == 404, timeout=60, poll=0.1)
+        yield port
+
+
+# -- the measurements -------------------------------------------------------------------------------
+
+
+def _start_times(repeat: int, scratch: Path) -> Table:
+    table = Table(
+        f"Local stack start, to /health = 200 (s, {repeat} starts)",
+        [
+            "measurement",
+            "baseline min",
+            "baseline median",
+            "min",
+            "median",
+            "ratio (median)",
+            f"target {START_TARGET:.0f} s",
+        ],
+    )
+    floor, stack = [], []
+    for _ in range(repeat):
+        port = _free_port()
+        with _process(
+            [sys.executable, "-c", _FLOOR, str(port)],
+            cwd=ROOT,
+            env=dict(os.environ),
+            log=scratch / "floor.log",
+        ):
+            floor.append(_until(lambda port=port: _status(f"http://{HOST}:{port}/health") == 200, 30))
+        endpoints = Endpoints(_free_port(), _free_port())
+        env = dict(os.environ) | {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
+        with _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log"):
+            stack.append(_until(lambda e=endpoints: _status(f"{e.api}/health") == 200, 120))
+    base, timed = Timings(tuple(floor)), Timings(tuple(stack))
+    table.add(
+        "`make dev` (installed, packaged)",
+        f"{base.min:.2f}",
+        f"{base.median:.2f}",
+        f"{timed.min:.2f}",
+        f"{timed.median:.2f}",
+        f"{timed.median / base.median:.1f}x",
+        verdict(timed.median, START_TARGET),
+    )
+    table.notes.append(
+        "Baseline: a bare Python HTTP server answering /health, started and polled the same way."
+    )
+    return table
+
+
+@contextmanager
+def _trivial_gateway() -> Iterator[int]:
+    """The local gateway (devtools.gateway) serving one route whose handler does nothing."""
+    route = Route("bench", "GET /ping", "Ping", None, re.compile("^/ping$"))
+    gateway = Gateway(
+        routes=[route],
+        authorizers={},
+        key=SigningKey.load_or_create(),
+        invoke=lambda function, event: {"statusCode": 200, "body": "ok"},
+        function_names={("bench", "Ping"): "ping"},
+    )
+    gateway.ready.set()
+    port = _free_port()
+    server = serve(gateway, HOST, port)
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
+def _compare(
+    table: Table,
+    handler: str,
+    servers: dict[str, tuple[int, str, dict[str, str]]],
+    repeat: int,
+    target: float | None,
+) -> None:
+    """Rounds of load on each server in turn; one row per server, throughput set against offline's."""
+    rates: dict[str, list[float]] = {name: [] for name in servers}
+    latencies: dict[str, list[float]] = {name: [] for name in servers}
+    failures = 0
+    for port, path, headers in servers.values():
+        _load(port, path, headers, 20)  # warm: imports, first connections
+    for _ in range(repeat):
+        for name, (port, path, headers) in servers.items():
+            rate, times, failed = _load(port, path, headers, REQUESTS)
+            rates[name].append(rate)
+            latencies[name] += times
+            failures += failed
+    offline = Timings(tuple(rates["serverless-offline"])).median
+    for name in servers:
+        rate, times = Timings(tuple(rates[name])), Timings(tuple(latencies[name]))
+        ratio = rate.median / offline
+        goal = "-" if target is None or name == "serverless-offline" else verdict(target, ratio)
+        table.add(
+            handler,
+            name,
+            f"{rate.min:.0f}",
+            f"{rate.median:.0f}",
+            ms(times.median),
+            ms(times.p99),
+            f"{ratio:.2f}x",
+            goal,
+        )
+    if failures:
+        table.notes.append(f"{handler}: {failures} response(s) were not 200")
+
+
+def _welcome_latency(table: Table, api: str, stacks: Stacks, key: SigningKey, repeat: int) -> None:
+    requests, notified = [], []
+    for _ in range(repeat):
+        user = new_id()
+        headers = {
+            "Authorization": f"Bearer {token_for(stacks, key, user)}",
+            "Content-Type": "application/json",
+        }
+        started = time.perf_counter()
+        status = _status(
+            f"{api}/users",
+            method="POST",
+            body={"email": f"{user.lower()}@example.com", "name": "Bench"},
+            headers=headers,
+        )
+        requests.append(time.perf_counter() - started)
+        if status != 201:
+            raise RuntimeError(f"POST /users answered {status}")
+        url = f"{api}/users/{user}/notifications"
+        _until(lambda url=url, headers=headers: bool(_json(url, headers)["notifications"]), timeout=30)
+        notified.append(time.perf_counter() - started)
+    base, timed = Timings(tuple(requests)), Timings(tuple(notified))
+    table.add(
+        "POST /users → welcome notification recorded",
+        ms(base.min),
+        ms(base.median),
+        ms(timed.min),
+        ms(timed.median),
+        f"{timed.median / base.median:.1f}x",
+    )
+
+
+def run(repeat: int) -> list[Table]:
+    repeat = min(repeat, 3)  # each round is hundreds of requests, each start seconds
+    start = _start_times(repeat, Path(tempfile.mkdtemp(prefix="bench-stack-")))
+    load = Table(
+        f"Through the local gateway and serverless-offline ({REQUESTS} sequential keep-alive requests "
+        f"x {repeat} rounds, from a second process)",
+        [
+            "handler",
+            "server",
+            "req/s min",
+            "req/s median",
+            "p50 ms",
+            "p99 ms",
+            "throughput vs offline",
+            f"target {THROUGHPUT_TARGET:.0f}x",
+        ],
+    )
+    flow = Table(
+        f"Event flow through the local stack (ms, {repeat} new users)",
+        ["measurement", "baseline min (the POST)", "baseline median", "min", "median", "ratio (median)"],
+    )
+    scratch = Path(tempfile.mkdtemp(prefix="bench-offline-"))
+    if not OFFLINE_PLUGIN.exists():
+        load.skip("serverless-offline", "not installed (npm ci)")
+    else:
+        folder = _offline_service(scratch / "trivial", "GET /ping", "handler.handler", {}, None)
+        (folder / "handler.py").write_text(TRIVIAL)
+        with _trivial_gateway() as gateway_port, _offline(folder, dict(os.environ)) as offline_port:
+            servers = {
+                "local gateway": (gateway_port, "/ping", {}),
+                "serverless-offline": (offline_port, "/ping", {}),
+            }
+            _compare(load, "trivial", servers, repeat, THROUGHPUT_TARGET)
+    stacks = Stacks()
+    key = SigningKey.load_or_create()
+    endpoints = Endpoints(_free_port(), _free_port())
+    env = dict(os.environ) | {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
+    with ExitStack() as running:
+        running.enter_context(
+            _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log")
+        )
+        _until(lambda: _status(f"{endpoints.api}/health") == 200, 120)
+        _welcome_latency(flow, endpoints.api, stacks, key, repeat)
+        user = new_id()
+        headers = {"Authorization": f"Bearer {token_for(stacks, key, user)}"}
+        _status(
+            f"{endpoints.api}/users",
+            method="POST",
+            body={"email": f"{user.lower()}@example.com", "name": "B"},
+            headers=headers | {"Content-Type": "application/json"},
+        )
+        spec = functions(stacks)["shop-users-dev-api"]
+        jwt = next(a for (service, _), a in authorizers(stacks).items() if service == "users")
+        authorizer = {
+            "identitySource": "$request.header.Authorization",
+            "issuerUrl": jwt.issuer,
+            "audience": list(jwt.audiences),
+        }
+        environment = (
+            spec.environment
+            | aws_environment(endpoints)
+            | {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
+        )
+        folder = _offline_service(scratch / "users", "GET /users/{id}", spec.handler, environment, authorizer)
+        (folder / "users").symlink_to(ROOT / "services" / "users" / "src" / "users")
+        (folder / "shared").symlink_to(ROOT / "shared")
+        if OFFLINE_PLUGIN.exists():
+            offline_port = running.enter_context(_offline(folder, dict(os.environ)))
+            servers = {
+                "local gateway": (endpoints.api_port, f"/users/{user}", headers),
+                "serverless-offline": (offline_port, f"/users/{user}", headers),
+            }
+            _compare(load, "GET /users/{id}", servers, repeat, None)
+    load.notes.append(
+        "Both serve the same function on the same moto backend (the local stack's); "
+        "serverless-offline 13.10.1 runs the handler in a persistent Python process and, with "
+        "--ignoreJWTSignature (its only JWT mode), decodes the token without checking its signature."
+    )
+    return [start, load, flow]
