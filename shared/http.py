@@ -3,8 +3,9 @@ correlation ids.
 
 Error bodies are JSON and never carry a stack trace:
 
-- bad input: 400 (malformed, too large) or 422 (fields): ``{"statusCode", "message", "detail":
-  [{"loc": [...], "type", "msg"}]}`` naming each offending field;
+- bad input: 400 (malformed JSON, not UTF-8, too large), 415 (not JSON) or 422 (not an object,
+  fields): ``{"statusCode", "message", "detail": [{"loc": [...], "type", "msg"}]}`` naming each
+  offending field;
 - ``ForbiddenError`` 403, ``NotFoundError`` 404, ``ConflictError`` 409: ``{"statusCode", "message"}``;
 - anything unexpected: 500 ``{"statusCode": 500, "message": "Internal server error"}``, with the
   full trace in the log.
@@ -12,6 +13,8 @@ Error bodies are JSON and never carry a stack trace:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -109,10 +112,6 @@ def create_resolver() -> APIGatewayHttpResolver:
             {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
             for e in error.errors()
         ]
-        if any(e["type"] == "json_invalid" for e in detail):
-            return _json(
-                400, {"statusCode": 400, "message": "Request body is not valid JSON", "detail": detail}
-            )
         return _json(422, {"statusCode": 422, "message": "Request validation failed", "detail": detail})
 
     @app.exception_handler(ServiceError)
@@ -137,8 +136,49 @@ def _correlation_id(event: Mapping[str, Any]) -> str:
 
 def _body_size(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
-    size = len(body.encode()) if isinstance(body, str) else len(body)
+    size = len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body)
     return size * 3 // 4 if event.get("isBase64Encoded") else size
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _body_problem(event: Mapping[str, Any]) -> tuple[int, str, str] | None:
+    """Why the body cannot be a JSON object, checked before any route sees it; ``None`` if it can.
+
+    Strict where Python's parser is lenient or fails badly: UTF-8 only, no NaN/Infinity, no
+    nesting deeper than the parser's recursion limit, no integer beyond its digit limit, an object
+    at the top (not a list whose first element would be validated alone).
+    """
+    body = event.get("body")
+    if not body:
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return 415, "unsupported_media_type", "Request body must be application/json"
+    try:
+        text = base64.b64decode(body, validate=True).decode("utf-8") if event.get("isBase64Encoded") else body
+        document = json.loads(text, parse_constant=_reject_constant)
+    except (binascii.Error, UnicodeDecodeError):
+        return 400, "json_invalid", "Request body is not UTF-8 JSON"
+    except (ValueError, RecursionError):  # JSONDecodeError, NaN, digit limit; nesting
+        return 400, "json_invalid", "Request body is not valid JSON"
+    if not isinstance(document, dict):
+        return 422, "model_attributes_type", "Request body must be a JSON object"
+    return None
+
+
+def _body_error(status: int, error_type: str, message: str) -> dict[str, Any]:
+    """A Lambda proxy response in the shape of the resolver's validation errors."""
+    detail = [{"loc": ["body"], "type": error_type, "msg": message}]
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"statusCode": status, "message": message, "detail": detail}),
+        "isBase64Encoded": False,
+    }
 
 
 def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BODY_BYTES) -> Callable:
@@ -153,14 +193,9 @@ def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BO
         bind_correlation_id(correlation_id)
         app.append_context(correlation_id=correlation_id)
         if _body_size(event) > max_body_bytes:
-            response = {
-                "statusCode": 400,
-                "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": json.dumps(
-                    {"statusCode": 400, "message": f"Request body larger than {max_body_bytes} bytes"}
-                ),
-                "isBase64Encoded": False,
-            }
+            response = _body_error(400, "too_large", f"Request body larger than {max_body_bytes} bytes")
+        elif problem := _body_problem(event):
+            response = _body_error(*problem)
         else:
             response = app.resolve(event, context)
         response.setdefault("headers", {})[CORRELATION_HEADER] = correlation_id

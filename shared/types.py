@@ -8,8 +8,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, PlainSerializer
 
-# Pragmatic address check (one @, a dotted domain, no spaces): deliverability is SES's job.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+# Pragmatic address check (one @, a dotted domain, no spaces or control characters):
+# deliverability is SES's job.
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]{2,}$")
 
 
 def _normalise_email(value: str) -> str:

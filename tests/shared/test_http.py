@@ -77,6 +77,9 @@ def test_correlation_id_defaults_to_the_request_id():
         ('{"name": "", "size": 1}', 422, "name"),
         ("{not json", 400, None),
         ("[]", 422, None),
+        ('{"name": "w", "size": NaN}', 400, None),
+        ('{"name": "w", "size": ' + "9" * 5000 + "}", 400, None),
+        ('{"name": ' + "[" * 5000 + "]" * 5000 + ', "size": 1}', 400, None),
     ],
 )
 def test_bad_input_gets_a_4xx_json_error_naming_the_field(body, status, field):
@@ -85,6 +88,26 @@ def test_bad_input_gets_a_4xx_json_error_naming_the_field(body, status, field):
     assert payload["statusCode"] == status
     if field:
         assert any(field in map(str, d["loc"]) for d in payload["detail"])
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "base64", "status"),
+    [
+        ("text/plain", '{"name": "w", "size": 1}', False, 415),
+        ("application/x-www-form-urlencoded", "name=w&size=1", False, 415),
+        ("application/json; charset=utf-8", '{"name": "w", "size": 1}', False, 200),
+        ("application/xml", "<widget/>", False, 415),
+        ("application/json", "/w==", True, 400),  # base64 of bytes that are not UTF-8
+    ],
+)
+def test_bodies_must_be_utf8_json(content_type, body, base64, status):
+    event = http_event(
+        "POST", "/widgets", body=body, claims=jwt_claims("u1"), headers={"content-type": content_type}
+    )
+    event["isBase64Encoded"] = base64
+    response = handler(event, LambdaContext("test-fn"))
+    assert response["statusCode"] == status
+    assert json.loads(response["body"])
 
 
 def test_oversized_bodies_are_refused_before_parsing():

@@ -251,6 +251,7 @@ def test_bodies_over_16_kib_are_refused_before_parsing(call_api, table):
     response = call_api("POST", "/users", body=huge)
 
     assert response.status == 400
-    assert response.body == {"statusCode": 400, "message": "Request body larger than 16384 bytes"}
+    assert response.body["message"] == "Request body larger than 16384 bytes"
+    assert [error["type"] for error in response.body["detail"]] == ["too_large"]
     assert response.headers["x-correlation-id"]
     assert table("USER#u1", "PROFILE") is None
