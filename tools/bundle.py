@@ -8,7 +8,10 @@ The framework zips ``src/<package>/`` and ``shared/``. This script, run by the
    (manylinux wheels, never the host's), without boto3/botocore, which the runtime provides;
 3. adds bytecode for every module, compiled with ``unchecked-hash`` so the runtime uses it
    as is: Lambda's code directory is read-only, and bytecode that is missing or stale would be
-   compiled again on every cold start.
+   compiled again on every cold start;
+4. keeps the zip small (under 5 MB): dependencies ship as bytecode only (``module.pyc`` in place
+   of ``module.py``: same import time, 1.1 MB less; their tracebacks show file and line without
+   the source text), and what nothing imports at run time stays out (see ``_left_out``).
 
 Dependencies are built once per (architecture, requirements) into ``.cache/lambda-deps/``.
 The zip is deterministic: fixed timestamps and sorted entries.
@@ -95,6 +98,40 @@ def _bytecode(source: bytes, name: str) -> bytes:
     return bytes(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False))
 
 
+# Never imported in Lambda: type stubs, C sources, install bookkeeping, dependencies' own tests, and
+# Powertools' Swagger UI assets, served only by ``enable_swagger()``, which no service calls (a
+# service that wants it can point ``swagger_base_url`` at a CDN). Licences and METADATA stay.
+_LEFT_OUT_SUFFIXES = (".pyi", ".c", ".h")
+_LEFT_OUT_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+_LEFT_OUT_FOLDERS = frozenset({"tests", "swagger_ui"})
+
+
+def _left_out(name: str) -> bool:
+    parts = name.split("/")
+    return (
+        name.endswith(_LEFT_OUT_SUFFIXES)
+        or parts[0].endswith("-stubs")
+        or (parts[0].endswith(".dist-info") and parts[-1] in _LEFT_OUT_DIST_INFO)
+        or any(part in _LEFT_OUT_FOLDERS for part in parts[:-1])
+    )
+
+
+def _dependency_files(dependencies: Path) -> dict[str, bytes]:
+    """The dependencies' files as shipped: each compiled module as sourceless ``.pyc`` beside where
+    its source was (the only place Python looks for bytecode without source)."""
+    files = {}
+    for path in dependencies.rglob("*"):
+        name = path.relative_to(dependencies).as_posix()
+        if not path.is_file() or "__pycache__" in name or _left_out(name):
+            continue
+        compiled = Path(importlib.util.cache_from_source(str(path))) if name.endswith(".py") else None
+        if compiled and compiled.exists():
+            files[name + "c"] = compiled.read_bytes()
+        else:
+            files[name] = path.read_bytes()
+    return files
+
+
 def rebuild(zip_path: Path, dependencies: Path) -> None:
     files: dict[str, bytes] = {}
     with zipfile.ZipFile(zip_path) as original:
@@ -105,9 +142,8 @@ def rebuild(zip_path: Path, dependencies: Path) -> None:
             files[name] = original.read(info)
     for name in [n for n in files if n.endswith(".py")]:
         files[_pyc_name(name)] = _bytecode(files[name], name)
-    for path in dependencies.rglob("*"):
-        if path.is_file():
-            files.setdefault(path.relative_to(dependencies).as_posix(), path.read_bytes())
+    for name, content in _dependency_files(dependencies).items():
+        files.setdefault(name, content)
     tmp = zip_path.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bundle:
         for name in sorted(files):
