@@ -1,0 +1,114 @@
+"""One customer's journey across every service on moto, through the real handlers only: the HTTP
+API, the outbox streams, the bus and its rules, the queues, the fulfilment state machine and SES.
+
+Nothing here calls a service's internals: requests are API Gateway v2 events to each service's
+router Lambda, and everything after them is what ``devtools.plumbing`` delivers as AWS would.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from devtools.apigw import http_event, jwt_claims
+
+BUS = "shop-dev"
+
+
+@pytest.fixture
+def bus_log(aws):
+    """Every event on the bus, read back from a catch-all rule's queue."""
+    sqs, bridge = boto3.client("sqs"), boto3.client("events")
+    url = sqs.create_queue(QueueName="journey-bus-log")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bridge.put_rule(
+        Name="journey-all", EventBusName=BUS, EventPattern=json.dumps({"source": [{"prefix": "shop."}]})
+    )
+    bridge.put_targets(Rule="journey-all", EventBusName=BUS, Targets=[{"Id": "log", "Arn": arn}])
+    seen: list[dict] = []
+
+    def read() -> list[dict]:
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                seen.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return seen
+
+    return read
+
+
+@pytest.fixture
+def verified_sender(plumbing):
+    """SES identities are verified outside CloudFormation, once per account, as deploying requires."""
+    sender = plumbing.specs["shop-notifications-dev-deliver"].environment["SENDER_EMAIL"]
+    boto3.client("sesv2").create_email_identity(EmailIdentity=sender)
+
+
+@pytest.fixture
+def api(plumbing, verified_sender):
+    def call(service: str, method: str, path: str, *, user: str = "u1", body=None, headers=None):
+        event = http_event(
+            method,
+            path,
+            body=json.dumps(body) if body is not None else None,
+            headers=headers,
+            claims=jwt_claims(user),
+        )
+        response = plumbing.invoke(f"shop-{service}-dev-api", event)
+        return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+    return call
+
+
+def sent_emails() -> list:
+    from moto.ses.models import ses_backends
+
+    return ses_backends["123456789012"]["us-east-1"].sent_messages
+
+
+def test_sign_up_order_and_leave(api, plumbing, bus_log):
+    assert api("users", "POST", "/users", body={"email": "Ann@Example.com", "name": "Ann"})[0] == 201
+    plumbing.drain()
+
+    # The orders service now holds a copy of the profile: ordering needs no call to users.
+    status, placed = api(
+        "orders",
+        "POST",
+        "/orders",
+        body={
+            "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}],
+            "currency": "EUR",
+            "payment_token": "tok_ok",
+        },
+        headers={"x-correlation-id": "journey-order-1", "idempotency-key": "k1"},
+    )
+    assert (status, placed["status"]) == (202, "PENDING")
+    plumbing.drain()
+
+    status, page = api("orders", "GET", "/users/u1/orders")
+    assert status == 200
+    assert page["profile"]["email"] == "ann@example.com"
+    assert [(o["order_id"], o["status"]) for o in page["orders"]] == [(placed["order_id"], "CONFIRMED")]
+
+    status, history = api("notifications", "GET", "/users/u1/notifications")
+    assert status == 200
+    assert [n["template"] for n in history["notifications"]] == ["order_confirmed", "welcome"]
+    assert all(n["status"] == "sent" for n in history["notifications"])
+    assert [email.destinations["ToAddresses"] for email in sent_emails()] == [["ann@example.com"]] * 2
+
+    # The request's correlation id travels in every event the order caused.
+    order_events = [e for e in bus_log() if e["detail"]["data"].get("order_id") == placed["order_id"]]
+    assert [e["detail-type"] for e in order_events] == ["OrderPlaced", "OrderConfirmed"]
+    assert {e["detail"]["metadata"]["correlation_id"] for e in order_events} == {"journey-order-1"}
+
+    # Leaving: the profile goes, its copies are emptied, and no e-mail is sent to a deleted user.
+    assert api("users", "DELETE", "/users/u1")[0] == 204
+    plumbing.drain()
+    assert api("users", "GET", "/users/u1")[0] == 404
+    assert api("orders", "GET", "/users/u1/orders")[1]["profile"] is None
+    assert len(sent_emails()) == 2
+    types = [e["detail-type"] for e in bus_log()]
+    assert types.count("UserCreated") == types.count("UserDeleted") == 1
+    assert len({e["detail"]["metadata"]["event_id"] for e in bus_log()}) == len(bus_log())
