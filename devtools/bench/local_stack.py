@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ THROUGHPUT_TARGET = 5.0  # x serverless-offline's, for the trivial handler
 REQUESTS = 300  # per round of load
 OSLS = ROOT / "node_modules" / ".bin" / "osls"
 OFFLINE_PLUGIN = ROOT / "node_modules" / "serverless-offline"
+JSON = {"Content-Type": "application/json"}
 TRIVIAL = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"
 
 _FLOOR = """
@@ -321,9 +322,61 @@ def _welcome_latency(table: Table, api: str, stacks: Stacks, key: SigningKey, re
     )
 
 
+@contextmanager
+def _stack(scratch: Path) -> Iterator[Endpoints]:
+    """``make dev`` on free ports, until it stops answering."""
+    endpoints = Endpoints(_free_port(), _free_port())
+    env = dict(os.environ) | {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
+    with _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log"):
+        _until(lambda: _status(f"{endpoints.api}/health") == 200, 120)
+        yield endpoints
+
+
+def _trivial_comparison(table: Table, repeat: int, scratch: Path) -> None:
+    folder = _offline_service(scratch / "trivial", "GET /ping", "handler.handler", {}, None)
+    (folder / "handler.py").write_text(TRIVIAL)
+    with _trivial_gateway() as gateway_port, _offline(folder, dict(os.environ)) as offline_port:
+        servers = {
+            "local gateway": (gateway_port, "/ping", {}),
+            "serverless-offline": (offline_port, "/ping", {}),
+        }
+        _compare(table, "trivial", servers, repeat, THROUGHPUT_TARGET)
+
+
+def _users_comparison(table: Table, endpoints: Endpoints, repeat: int, scratch: Path) -> None:
+    """GET /users/{id} of one user, through the stack's gateway and through serverless-offline
+    running the users API handler against the stack's moto."""
+    stacks, key, user = Stacks(), SigningKey.load_or_create(), new_id()
+    headers = {"Authorization": f"Bearer {token_for(stacks, key, user)}"}
+    body = {"email": f"{user.lower()}@example.com", "name": "Bench"}
+    if _status(f"{endpoints.api}/users", method="POST", body=body, headers=headers | JSON) != 201:
+        raise RuntimeError("POST /users did not answer 201")
+    spec = functions(stacks)["shop-users-dev-api"]
+    jwt = next(a for (service, _), a in authorizers(stacks).items() if service == "users")
+    authorizer = {
+        "identitySource": "$request.header.Authorization",
+        "issuerUrl": jwt.issuer,
+        "audience": list(jwt.audiences),
+    }
+    # What the local stack gives its handlers (devtools.stack), so both run the same code the same way.
+    environment = (
+        spec.environment
+        | aws_environment(endpoints)
+        | {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
+    )
+    folder = _offline_service(scratch / "users", "GET /users/{id}", spec.handler, environment, authorizer)
+    (folder / "users").symlink_to(ROOT / "services" / "users" / "src" / "users")
+    (folder / "shared").symlink_to(ROOT / "shared")
+    with _offline(folder, dict(os.environ)) as offline_port:
+        servers = {
+            "local gateway": (endpoints.api_port, f"/users/{user}", headers),
+            "serverless-offline": (offline_port, f"/users/{user}", headers),
+        }
+        _compare(table, "GET /users/{id}", servers, repeat, None)
+
+
 def run(repeat: int) -> list[Table]:
     repeat = min(repeat, 3)  # each round is hundreds of requests, each start seconds
-    start = _start_times(repeat, Path(tempfile.mkdtemp(prefix="bench-stack-")))
     load = Table(
         f"Through the local gateway and serverless-offline ({REQUESTS} sequential keep-alive requests "
         f"x {repeat} rounds, from a second process)",
@@ -342,61 +395,20 @@ def run(repeat: int) -> list[Table]:
         f"Event flow through the local stack (ms, {repeat} new users)",
         ["measurement", "baseline min (the POST)", "baseline median", "min", "median", "ratio (median)"],
     )
-    scratch = Path(tempfile.mkdtemp(prefix="bench-offline-"))
-    if not OFFLINE_PLUGIN.exists():
-        load.skip("serverless-offline", "not installed (npm ci)")
-    else:
-        folder = _offline_service(scratch / "trivial", "GET /ping", "handler.handler", {}, None)
-        (folder / "handler.py").write_text(TRIVIAL)
-        with _trivial_gateway() as gateway_port, _offline(folder, dict(os.environ)) as offline_port:
-            servers = {
-                "local gateway": (gateway_port, "/ping", {}),
-                "serverless-offline": (offline_port, "/ping", {}),
-            }
-            _compare(load, "trivial", servers, repeat, THROUGHPUT_TARGET)
-    stacks = Stacks()
-    key = SigningKey.load_or_create()
-    endpoints = Endpoints(_free_port(), _free_port())
-    env = dict(os.environ) | {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
-    with ExitStack() as running:
-        running.enter_context(
-            _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log")
-        )
-        _until(lambda: _status(f"{endpoints.api}/health") == 200, 120)
-        _welcome_latency(flow, endpoints.api, stacks, key, repeat)
-        user = new_id()
-        headers = {"Authorization": f"Bearer {token_for(stacks, key, user)}"}
-        _status(
-            f"{endpoints.api}/users",
-            method="POST",
-            body={"email": f"{user.lower()}@example.com", "name": "B"},
-            headers=headers | {"Content-Type": "application/json"},
-        )
-        spec = functions(stacks)["shop-users-dev-api"]
-        jwt = next(a for (service, _), a in authorizers(stacks).items() if service == "users")
-        authorizer = {
-            "identitySource": "$request.header.Authorization",
-            "issuerUrl": jwt.issuer,
-            "audience": list(jwt.audiences),
-        }
-        environment = (
-            spec.environment
-            | aws_environment(endpoints)
-            | {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
-        )
-        folder = _offline_service(scratch / "users", "GET /users/{id}", spec.handler, environment, authorizer)
-        (folder / "users").symlink_to(ROOT / "services" / "users" / "src" / "users")
-        (folder / "shared").symlink_to(ROOT / "shared")
-        if OFFLINE_PLUGIN.exists():
-            offline_port = running.enter_context(_offline(folder, dict(os.environ)))
-            servers = {
-                "local gateway": (endpoints.api_port, f"/users/{user}", headers),
-                "serverless-offline": (offline_port, f"/users/{user}", headers),
-            }
-            _compare(load, "GET /users/{id}", servers, repeat, None)
     load.notes.append(
         "Both serve the same function on the same moto backend (the local stack's); "
         "serverless-offline 13.10.1 runs the handler in a persistent Python process and, with "
         "--ignoreJWTSignature (its only JWT mode), decodes the token without checking its signature."
     )
+    with tempfile.TemporaryDirectory(prefix="bench-local-stack-") as folder:
+        scratch = Path(folder)
+        start = _start_times(repeat, scratch)
+        if not OFFLINE_PLUGIN.exists():
+            load.skip("serverless-offline", "not installed (make install)")
+        else:
+            _trivial_comparison(load, repeat, scratch)
+        with _stack(scratch) as endpoints:
+            _welcome_latency(flow, endpoints.api, Stacks(), SigningKey.load_or_create(), repeat)
+            if OFFLINE_PLUGIN.exists():
+                _users_comparison(load, endpoints, repeat, scratch)
     return [start, load, flow]
