@@ -65,7 +65,9 @@ class Scenarios:
             "POST /users": self._create_user,
             "GET /users/{id}": lambda: self.on_user("GET /users/{id}", self.user()),
             "PATCH /users/{id}": self._patch_user,
-            "DELETE /users/{id}": lambda: self.on_user("DELETE /users/{id}", self.fresh_user()),
+            "DELETE /users/{id}": lambda: self.on_user(
+                "DELETE /users/{id}", self.fresh_user(known_everywhere=False)
+            ),
             "POST /orders": self._place_order,
             "GET /orders/{id}": lambda: self._on_order("GET /orders/{id}", self.order()),
             "POST /orders/{id}/cancel": self._cancel_order,
@@ -85,11 +87,14 @@ class Scenarios:
             )
         return response
 
-    def fresh_user(self) -> str:
-        """A user with a profile, known to every service (events delivered)."""
+    def fresh_user(self, *, known_everywhere: bool = True) -> str:
+        """A user with a profile; ``known_everywhere``: its events delivered to every service."""
         request = self._create_user()
         self.call(request)
-        self.world.drain()
+        if known_everywhere:
+            self.world.drain()
+        else:
+            self.world.sync_mirror()
         return request.user
 
     def _seeded(self) -> tuple[str, str]:
@@ -134,7 +139,7 @@ class Scenarios:
         )
 
     def _patch_user(self) -> Request:
-        user = self.fresh_user()
+        user = self.fresh_user(known_everywhere=False)
         request = self.on_user("PATCH /users/{id}", user)
         return replace(request, body={"name": "Bench Renamed", "version": 1})
 

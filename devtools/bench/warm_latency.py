@@ -23,7 +23,7 @@ DURATIONS = ROOT / ".cache" / "bench" / "durations.json"
 
 
 def run(repeat: int) -> Table:
-    samples = 10 * repeat
+    samples = 6 * repeat
     table = Table(
         f"Warm latency per route, in process on moto (ms, {samples} requests each)",
         [
