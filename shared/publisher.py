@@ -62,12 +62,19 @@ class EventPublisher:
         self.put_entries([event.to_entry(self._bus_name) for event in events])
 
     def put_entries(self, entries: Sequence[dict[str, str]]) -> None:
-        """Send ready-made ``PutEvents`` entries, ``MAX_ENTRIES_PER_CALL`` per call."""
-        failed: list[FailedEntry] = []
+        """Send ready-made ``PutEvents`` entries, ``MAX_ENTRIES_PER_CALL`` per call, in order.
+
+        Once a call's entries fail for good, the later entries are not sent: the caller retries
+        from the first failure (a stream resumes there), so sending them now would only publish
+        them twice.
+        """
         for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            failed += self._put_batch(entries[start : start + MAX_ENTRIES_PER_CALL])
-        if failed:
-            raise PublishError(failed)
+            failed = self._put_batch(entries[start : start + MAX_ENTRIES_PER_CALL])
+            if failed:
+                not_sent = entries[start + MAX_ENTRIES_PER_CALL :]
+                raise PublishError(
+                    failed + [FailedEntry(e, "NotAttempted", "an earlier entry failed") for e in not_sent]
+                )
 
     def _put_batch(self, pending: Sequence[dict[str, str]]) -> list[FailedEntry]:
         failed: list[FailedEntry] = []

@@ -113,3 +113,19 @@ def test_non_retryable_errors_propagate(aws):
     publisher = EventPublisher(boto3.client("events"), "no-such-bus", sleep=lambda s: None)
     with pytest.raises(ClientError):
         publisher.publish(events(1))
+
+
+def test_after_a_call_fails_for_good_the_later_entries_wait_for_the_retry(received):
+    client = FlakyEventBridge(
+        boto3.client("events"),
+        lambda call, entry: (
+            "InternalFailure" if json.loads(entry["Detail"])["data"]["user_id"] == "u3" else None
+        ),
+    )
+    publisher = EventPublisher(client, "shop-dev", max_attempts=2, sleep=lambda s: None)
+    with pytest.raises(PublishError) as raised:
+        publisher.publish(events(23))
+    assert len(client.calls) == 2  # the first ten, then "u3" again; the last 13 are never sent
+    codes = [f.error_code for f in raised.value.failed]
+    assert codes == ["InternalFailure"] + ["NotAttempted"] * 13
+    assert sorted(received()) == sorted(f"u{i}" for i in range(10) if i != 3)
