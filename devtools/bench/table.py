@@ -42,8 +42,13 @@ def ratio(value: float, baseline: float) -> str:
 
 
 def verdict(value: float, target: float) -> str:
-    """ "ok" when ``value`` is within ``target`` (a ratio or a size), else the gap."""
+    """The word "ok" when ``value`` is within ``target`` (a ratio or a size), else the gap."""
     return "ok" if value <= target else f"over by {value / target - 1:.0%}"
+
+
+def verdict_at_least(value: float, target: float) -> str:
+    """The word "ok" when ``value`` reaches ``target`` (more is better), else how far it got."""
+    return "ok" if value >= target else f"{value / target:.0%} of it"
 
 
 @dataclass
