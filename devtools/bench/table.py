@@ -48,7 +48,7 @@ def verdict(value: float, target: float) -> str:
 
 def verdict_at_least(value: float, target: float) -> str:
     """The word "ok" when ``value`` reaches ``target`` (more is better), else how far it got."""
-    return "ok" if value >= target else f"{value / target:.0%} of it"
+    return "ok" if value >= target else f"{value / target:.1%} of it"
 
 
 @dataclass
