@@ -78,7 +78,14 @@ def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
     return PlacedOrder(order_id=order.order_id)
 
 
-@idempotent_function(data_keyword_argument="keyed", persistence_store=idempotency_store, config=idempotency)
+# A fixed key prefix: by default Powertools prefixes the key with the function's and the Python
+# module's names, so a deploy that renames either would let a retry place a second order.
+@idempotent_function(
+    data_keyword_argument="keyed",
+    persistence_store=idempotency_store,
+    config=idempotency,
+    key_prefix="place_order",
+)
 def _accept_once(keyed: KeyedPlaceOrder) -> dict:
     return _accept(keyed.user_id, keyed.order).model_dump(mode="json")
 

@@ -1,0 +1,84 @@
+"""What the orders reliability tests share: an order body, profile copies made the way production
+makes them (``UserCreated`` on the bus → rule → queue → sync-profiles), and what the orders table
+holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import boto3
+
+from devtools.plumbing import Plumbing
+from devtools.template import Stacks
+from shared.events.envelope import Envelope
+from shared.events.users import UserCreated
+from tests.reliability.consumers import only
+
+ORDER = {
+    "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}],
+    "currency": "EUR",
+    "payment_token": "tok_ok",
+}
+
+
+def create_profiles(aws: Stacks, plumbing: Plumbing, *users: str) -> None:
+    """Give each user a profile copy in the orders table, through the bus and sync-profiles."""
+    bus = aws.physical_name("bus", "EventBus")
+    entries = [
+        Envelope.wrap(
+            UserCreated(
+                user_id=user,
+                email=f"{user}@example.com",
+                name=user.upper(),
+                version=1,
+                created_at=datetime.now(UTC),
+            ),
+            correlation_id=f"corr-created-{user}",
+        ).to_entry(bus)
+        for user in users
+    ]
+    events = boto3.client("events")
+    for start in range(0, len(entries), 10):  # PutEvents takes 10 entries a call
+        assert events.put_events(Entries=entries[start : start + 10])["FailedEntryCount"] == 0
+    saved = plumbing.mappings
+    only(plumbing, "orders", "sync-profiles")
+    while plumbing.deliver_queues():
+        pass
+    plumbing.mappings = saved
+    for user in users:
+        assert stored(aws, f"USER#{user}", "PROFILE"), f"no profile copy for {user}"
+
+
+def stored(aws: Stacks, pk: str, sk: str) -> dict | None:
+    table = aws.physical_name("orders", "OrdersTable")
+    key = {"PK": {"S": pk}, "SK": {"S": sk}}
+    return boto3.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+
+def orders_of(aws: Stacks, user: str) -> list[dict]:
+    table = aws.physical_name("orders", "OrdersTable")
+    return boto3.client("dynamodb").query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :order)",
+        ExpressionAttributeValues={":pk": {"S": f"USER#{user}"}, ":order": {"S": "ORDER#"}},
+        ConsistentRead=True,
+    )["Items"]
+
+
+def outbox(aws: Stacks) -> list[dict]:
+    """The events the orders service wrote to its outbox: ``[{"event_id", "detail_type", "data"}]``."""
+    table = aws.physical_name("orders", "OrdersTable")
+    items = boto3.client("dynamodb").scan(  # a test reading a tiny moto table; no request path scans
+        TableName=table,
+        FilterExpression="begins_with(PK, :outbox)",
+        ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
+    )["Items"]
+    return [
+        {
+            "event_id": item["PK"]["S"].removeprefix("OUTBOX#"),
+            "detail_type": item["detail_type"]["S"],
+            "data": json.loads(item["detail"]["S"])["data"],
+        }
+        for item in items
+    ]
