@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from devtools.plumbing import Delivery, Plumbing
+from devtools.redrive import Report, find_queue, redrive
 from devtools.template import Stacks
 from shared.events.envelope import Envelope
 
@@ -36,18 +37,10 @@ def attempts(plumbing: Plumbing) -> list[Delivery]:
     return seen
 
 
-def redrive(stacks: Stacks) -> int:
-    """Move every dead letter back to the events queue (what ``StartMessageMoveTask`` does)."""
+def redrive_dead_letters() -> Report:
+    """What ``make redrive QUEUE=shop-notifications-dev-events-dlq STAGE=dev`` does, on moto."""
     sqs = boto3.client("sqs")
-    source = sqs.get_queue_url(QueueName=stacks.physical_name("notifications", "DeadLetterQueue"))["QueueUrl"]
-    target = sqs.get_queue_url(QueueName=stacks.physical_name("notifications", "EventsQueue"))["QueueUrl"]
-    moved = 0
-    while messages := sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10).get("Messages"):
-        for message in messages:
-            sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
-            sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-    return moved
+    return redrive(sqs, find_queue(sqs, "shop-notifications-dev-events-dlq", "dev"), wait_seconds=0)
 
 
 def test_the_rules_route_what_this_service_consumes_and_nothing_else(
@@ -100,7 +93,8 @@ def test_an_ses_outage_retries_then_dead_letters_and_a_redrive_sends_exactly_onc
     assert "MessageRejected" in table.get(f"EVENT#{confirmed.metadata.event_id}", "EVENT")["last_error"]["S"]
 
     ses.create_email_identity(EmailIdentity=sender)  # SES is back
-    assert redrive(aws) == 1
+    report = redrive_dead_letters()
+    assert (report.moved, report.not_moved, report.came_back) == ({"shop-notifications-dev-events": 1}, 0, 0)
     plumbing.drain()
     publish(confirmed)  # and a replay from the bus archive, for good measure
     plumbing.drain()
