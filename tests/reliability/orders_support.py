@@ -1,6 +1,6 @@
 """What the orders reliability tests share: an order body, profile copies made the way production
-makes them (``UserCreated`` on the bus → rule → queue → sync-profiles), and what the orders table
-holds."""
+makes them (``UserCreated`` on the bus → rule → queue → sync-profiles), requests with a header,
+and what the orders table holds."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from devtools.template import Stacks
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated
 from tests.reliability.consumers import only
+from tests.reliability.lambdas import Invoke
 
 ORDER = {
     "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}],
@@ -48,6 +49,11 @@ def create_profiles(aws: Stacks, plumbing: Plumbing, *users: str) -> None:
     plumbing.mappings = saved
     for user in users:
         assert stored(aws, f"USER#{user}", "PROFILE"), f"no profile copy for {user}"
+
+
+def with_header(invoke: Invoke, name: str, value: str) -> Invoke:
+    """``invoke`` with a request header, as API Gateway passes it (lower-cased)."""
+    return lambda event: invoke({**event, "headers": {**event["headers"], name.lower(): value}})
 
 
 def stored(aws: Stacks, pk: str, sk: str) -> dict | None:

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from devtools.apigw import routes
 from tests.reliability.consumers import only
 from tests.reliability.faults import Call
-from tests.reliability.lambdas import HttpResult, Invoke, execution_environments, http_request
-from tests.reliability.orders_support import ORDER, create_profiles, orders_of, outbox
+from tests.reliability.lambdas import HttpResult, execution_environments, http_request
+from tests.reliability.orders_support import ORDER, create_profiles, orders_of, outbox, with_header
 
 REQUESTS = 20
 KEY = "checkout-42"
@@ -55,11 +55,6 @@ class FirstHeldInFlight:
     def send_message(self, call: Call, params: dict) -> dict:
         assert self._all_refused.wait(timeout=60), f"only {self.refused} duplicates were refused"
         return call(params)
-
-
-def with_header(invoke: Invoke, name: str, value: str) -> Invoke:
-    """``invoke`` with a request header, as API Gateway passes it (lower-cased)."""
-    return lambda event: invoke({**event, "headers": {**event["headers"], name.lower(): value}})
 
 
 def test_20_concurrent_posts_with_one_idempotency_key_place_one_order(

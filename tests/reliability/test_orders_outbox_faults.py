@@ -14,12 +14,14 @@ from collections import Counter
 import boto3
 import pytest
 
+from devtools.apigw import routes
 from devtools.plumbing import Plumbing
 from devtools.template import Stacks
 from shared.publisher import MAX_ENTRIES_PER_CALL
 from tests.reliability.consumers import only
 from tests.reliability.faults import FlakyPutEvents, KillAfter, LambdaKilled
-from tests.reliability.orders_support import ORDER, create_profiles, outbox
+from tests.reliability.lambdas import HttpResult, http_request
+from tests.reliability.orders_support import ORDER, create_profiles, orders_of, outbox, with_header
 
 PUBLISHER_ATTEMPTS = 5  # shared.publisher.EventPublisher's default max_attempts
 
@@ -142,3 +144,53 @@ def test_a_lambda_killed_after_its_write_still_sends_the_event_once(
     received = orders_events_on_the_bus(bus_recorder)
     assert set(received) == {e["event_id"] for e in outbox(aws)}
     assert set(received.values()) == {1}
+
+
+def expire_in_progress_keys(aws: Stacks) -> None:
+    """Time passes: every ``INPROGRESS`` idempotency record's invocation is over (its in-progress
+    expiry is in the past), as it is once the function's timeout has gone by."""
+    dynamodb = boto3.client("dynamodb")
+    table = aws.physical_name("orders", "IdempotencyTable")
+    for item in dynamodb.scan(TableName=table)["Items"]:
+        if item["status"]["S"] == "INPROGRESS":
+            dynamodb.update_item(
+                TableName=table,
+                Key={"id": item["id"]},
+                UpdateExpression="SET in_progress_expiration = :past",
+                ExpressionAttributeValues={":past": {"N": "0"}},
+            )
+
+
+def test_a_post_killed_after_queueing_its_order_places_one_order_whatever_the_retries(
+    aws, aws_faults, plumbing, lambda_function
+):
+    """POST /orders with an Idempotency-Key dies after the order went on the intake queue and
+    before Powertools marked the key done: the key stays ``INPROGRESS`` until the invocation's
+    time is surely over. A retry before that is 409; a retry after it runs again and queues a
+    second copy under a new id, which the intake drops: one order is recorded, one is charged."""
+    create_profiles(aws, plumbing, "u1")
+    api = with_header(lambda_function("orders", "api"), "Idempotency-Key", "checkout-7")
+    table = routes(aws)
+
+    def post() -> HttpResult:
+        return http_request(api, "orders", table, "POST", "/orders", body=ORDER, user="u1")
+
+    kill = aws_faults.on("SendMessage", KillAfter())
+    with pytest.raises(LambdaKilled):
+        post()
+    early = post()
+    expire_in_progress_keys(aws)
+    late = post()
+    only(plumbing, "orders", "process-intake")
+    deliver_all(plumbing)
+
+    assert kill.kills == 1
+    assert (early.status, early.body["message"]) == (
+        409,
+        "An order with this Idempotency-Key is still being placed",
+    )
+    assert late.status == 202
+    [order] = orders_of(aws, "u1")
+    assert [(e["detail_type"], e["data"]["order_id"]) for e in outbox(aws)] == [
+        ("OrderPlaced", order["order_id"]["S"])
+    ]

@@ -20,7 +20,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orders.domain.model import Order, OrderNotPending, OrderStatus, Profile
+from orders.domain.model import IDEMPOTENCY_WINDOW_SECONDS, Order, OrderNotPending, OrderStatus, Profile
 from orders.domain.ports import InvalidCursor, OrdersPage, Recorded, StatusConflict
 from orders.settings import OrdersSettings
 from shared.events.envelope import Envelope
@@ -29,6 +29,8 @@ from shared.outbox import outbox_put
 ORDER_PREFIX = "ORDER#"
 PROFILE_SK = "PROFILE"
 ORDERS_INDEX = "GSI1"
+KEY_PREFIX = "IDEMPOTENCY#"  # + <user>#<Idempotency-Key>: its own partition, out of the user's
+KEY_SK = "ORDER"
 _ACTIVE_PROFILE = "attribute_exists(PK) AND attribute_not_exists(deleted_at)"
 _ORDER_SK = re.compile(r"^ORDER#[0-9A-HJKMNP-TV-Z]{26}$")
 
@@ -88,6 +90,26 @@ def decode_cursor(cursor: str) -> str:
     if not isinstance(sort_key, str) or not _ORDER_SK.match(sort_key):
         raise InvalidCursor(cursor)
     return sort_key
+
+
+def _key_claim(table: str, order: Order, idempotency_key: str) -> dict[str, Any]:
+    """A ``TransactWriteItems`` element: ``idempotency_key`` names this order for its window, unless
+    it names another one already (an expired claim is free: TTL deletes items late)."""
+    placed_at = int(order.created_at.timestamp())
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {
+                "PK": {"S": f"{KEY_PREFIX}{order.user_id}#{idempotency_key}"},
+                "SK": {"S": KEY_SK},
+                "entity": {"S": "IDEMPOTENCY_KEY"},
+                "order_id": {"S": order.order_id},
+                "expires_at": {"N": str(placed_at + IDEMPOTENCY_WINDOW_SECONDS)},
+            },
+            "ConditionExpression": "attribute_not_exists(PK) OR expires_at <= :placed_at",
+            "ExpressionAttributeValues": {":placed_at": {"N": str(placed_at)}},
+        }
+    }
 
 
 def _condition_failed(error: ClientError) -> bool:
@@ -154,7 +176,8 @@ class OrdersTable:
 
     # -- orders -----------------------------------------------------------------------------------
 
-    def add_order(self, order: Order, event: Envelope) -> Recorded:
+    def add_order(self, order: Order, event: Envelope, *, idempotency_key: str | None = None) -> Recorded:
+        key_claim = [] if idempotency_key is None else [_key_claim(self._table, order, idempotency_key)]
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -173,6 +196,7 @@ class OrdersTable:
                         }
                     },
                     outbox_put(self._table, event),
+                    *key_claim,
                 ]
             )
         except ClientError as error:
@@ -180,6 +204,8 @@ class OrdersTable:
                 return Recorded.ALREADY_RECORDED
             if _cancelled_by_condition(error, 1):
                 return Recorded.USER_GONE
+            if _cancelled_by_condition(error, 3):
+                return Recorded.KEY_ALREADY_USED
             raise
         return Recorded.ADDED
 

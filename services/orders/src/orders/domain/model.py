@@ -13,6 +13,7 @@ from shared.events.orders import OrderLine
 from shared.types import Currency, Money
 
 __all__ = [
+    "IDEMPOTENCY_WINDOW_SECONDS",
     "Actor",
     "InvalidTransition",
     "NewOrder",
@@ -84,6 +85,10 @@ class StatusEntry(BaseModel):
     reason: str | None = None
 
 
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+"""How long an ``Idempotency-Key`` names one order: a later order under the same key is a new one."""
+
+
 class NewOrder(BaseModel):
     """An order accepted by the API and waiting in the intake queue to be recorded."""
 
@@ -96,6 +101,9 @@ class NewOrder(BaseModel):
     payment_token: str = Field(min_length=1)
     correlation_id: str = Field(min_length=1)
     placed_at: datetime
+    # The caller's Idempotency-Key, if any: the intake records one order per key, even when the API
+    # accepted a second copy under a new id (a retry after an invocation died with the key in flight).
+    idempotency_key: str | None = None
 
     @property
     def total(self) -> Decimal:

@@ -20,6 +20,7 @@ def accept_order(
     now: datetime,
     orders: OrderRepository,
     intake: IntakeQueue,
+    idempotency_key: str | None = None,
 ) -> NewOrder:
     """Check the user may order and queue the order; it is recorded asynchronously."""
     profile = orders.get_profile(user_id)
@@ -33,13 +34,15 @@ def accept_order(
         payment_token=payment_token,
         correlation_id=correlation_id,
         placed_at=now,
+        idempotency_key=idempotency_key,
     )
     intake.send(new)
     return new
 
 
 def record_order(new: NewOrder, orders: OrderRepository) -> Recorded:
-    """Write the order with its ``OrderPlaced`` event; a redelivered message changes nothing."""
+    """Write the order with its ``OrderPlaced`` event; a redelivered message, or another order under
+    the same Idempotency-Key, changes nothing."""
     order = Order.place(new)
     placed = OrderPlaced(
         order_id=order.order_id,
@@ -48,4 +51,5 @@ def record_order(new: NewOrder, orders: OrderRepository) -> Recorded:
         currency=order.currency,
         total=order.total,
     )
-    return orders.add_order(order, Envelope.wrap(placed, correlation_id=new.correlation_id))
+    event = Envelope.wrap(placed, correlation_id=new.correlation_id)
+    return orders.add_order(order, event, idempotency_key=new.idempotency_key)

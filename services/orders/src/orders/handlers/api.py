@@ -63,7 +63,7 @@ OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)]
 
 
-def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
+def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | None = None) -> PlacedOrder:
     order = placing.accept_order(
         user_id,
         request.lines(),
@@ -73,6 +73,7 @@ def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
         now=utc_now(),
         orders=orders,
         intake=intake,
+        idempotency_key=idempotency_key,
     )
     metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
     return PlacedOrder(order_id=order.order_id)
@@ -87,7 +88,7 @@ def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
     key_prefix="place_order",
 )
 def _accept_once(keyed: KeyedPlaceOrder) -> dict:
-    return _accept(keyed.user_id, keyed.order).model_dump(mode="json")
+    return _accept(keyed.user_id, keyed.order, keyed.idempotency_key).model_dump(mode="json")
 
 
 @app.post("/orders")
