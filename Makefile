@@ -11,7 +11,7 @@ OSLS := $(CURDIR)/node_modules/.bin/osls
 SERVICES := bus users orders notifications
 STAGE ?= dev
 
-.PHONY: help install dev test lint pytest package schemas clean
+.PHONY: help install dev test lint pytest package schemas openapi fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ lint: install ## ruff on all Python code
 
 schemas: install ## Regenerate schemas/ (the JSON Schema of every event) from the models
 	$(BIN)/python -m devtools.schemas write
+
+openapi: install package ## Regenerate openapi/ (each service's OpenAPI document) from the code
+	$(BIN)/python -m devtools.openapi write
+
+fuzz: install package ## schemathesis on every operation of openapi/, FUZZ_EXAMPLES (300) cases each
+	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(BIN)/pytest -q tests/security/test_fuzz.py
 
 pytest: install
 	$(BIN)/pytest -q

@@ -6,6 +6,7 @@ API v2 event with the claims in ``requestContext.authorizer.jwt.claims``, and tu
 returns into the HTTP response with the payload format 2.0 rules. No route gives 404
 ``{"message":"Not Found"}``; a handler that raises or returns garbage gives 500
 ``{"message":"Internal Server Error"}`` with the trace in the log, never in the response.
+``/docs`` (Swagger UI) and ``/openapi/<service>.json`` are served without a token (``devtools.api_docs``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from devtools import api_docs
 from devtools.apigw import Route, http_event, match
 from devtools.jwt_local import InvalidToken, JwtAuthorizer, SigningKey, authorizer_claims, validate
 from shared.http import CORRELATION_HEADER
@@ -61,6 +63,8 @@ class Gateway:
             if self.ready.is_set():
                 return Reply.message(200, "OK")
             return Reply.message(503, "Service Unavailable")
+        if method in ("GET", "HEAD") and (page := api_docs.page(url.path)) is not None:
+            return Reply(page.status, page.body, [("content-type", page.content_type)])  # no token needed
         found = match(self.routes, method, url.path)
         if found is None:
             return Reply.message(404, "Not Found")
@@ -170,6 +174,12 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 )
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
+
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, PROPFIND...) is routed too: API Gateway answers 404, not 501.
+            if name.startswith("do_"):
+                return self._any
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # every request is logged once, by _any

@@ -192,6 +192,7 @@ def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float) -> str:
         f"  API        {endpoints.api}",
         f"  AWS        {endpoints.aws}   (export {exports})",
         "  Token      make token USER=<id> [GROUPS=admin]",
+        f"  Docs       {endpoints.api}/docs   (Swagger UI; OpenAPI documents at /openapi/<service>.json)",
         f'  Try        curl -H "Authorization: Bearer $(make token USER=alice)" {endpoints.api}/users/alice',
         "  Guide      docs/local-stack.md",
         "  Routes",

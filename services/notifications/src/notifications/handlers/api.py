@@ -24,7 +24,17 @@ notification_log = DynamoNotificationLog(
 )
 
 
-@app.get("/users/<user_id>/notifications")
+@app.get(
+    "/users/<user_id>/notifications",
+    operation_id="listNotifications",
+    summary="A user's notifications, newest first",
+    description="One page per call: pass `next_cursor` as `cursor` for the next one.",
+    responses={
+        200: {"description": "A page of notifications"},
+        400: {"description": "The cursor is not one this API returned"},
+        403: {"description": "Not the caller's notifications, and the caller is not in the admin group"},
+    },
+)
 def list_notifications(
     user_id: str,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -61,9 +61,14 @@ idempotency_store = DynamoDBPersistenceLayer(
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)]
+ORDER_EXAMPLE = {
+    "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}],
+    "currency": "EUR",
+    "payment_token": "tok_ok",
+}
 
 
-def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | None = None) -> PlacedOrder:
+def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
     order = placing.accept_order(
         user_id,
         request.lines(),
@@ -73,7 +78,6 @@ def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | Non
         now=utc_now(),
         orders=orders,
         intake=intake,
-        idempotency_key=idempotency_key,
     )
     metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
     return PlacedOrder(order_id=order.order_id)
@@ -88,12 +92,32 @@ def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | Non
     key_prefix="place_order",
 )
 def _accept_once(keyed: KeyedPlaceOrder) -> dict:
-    return _accept(keyed.user_id, keyed.order, keyed.idempotency_key).model_dump(mode="json")
+    return _accept(keyed.user_id, keyed.order).model_dump(mode="json")
 
 
-@app.post("/orders")
+NO_CALLER = {"description": "The token names no user (no `sub`)"}
+FORBIDDEN = {"description": "Not the caller's order, and the caller is not in the admin group"}
+NOT_FOUND = {"description": "No order with this id"}
+
+
+@app.post(
+    "/orders",
+    operation_id="placeOrder",
+    summary="Place an order for the caller",
+    description="Accepted orders are `PENDING`; fulfilment (payment, invoice) follows, and the order "
+    "ends `CONFIRMED` or `FAILED`. With an `Idempotency-Key`, a retry of the same order gets the "
+    "same `order_id` and places nothing twice.",
+    responses={
+        202: {"description": "Accepted: the order is recorded and queued for fulfilment"},
+        403: NO_CALLER,
+        409: {
+            "description": "No profile is known for the caller yet (create it, then retry), or the "
+            "`Idempotency-Key` was used with a different order or is still being placed"
+        },
+    },
+)
 def place_order(
-    body: PlaceOrderRequest,
+    body: Annotated[PlaceOrderRequest, Body(openapi_examples={"two books": {"value": ORDER_EXAMPLE}})],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[PlacedOrder]:
     caller = caller_of(app)
@@ -106,12 +130,28 @@ def place_order(
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=placed)
 
 
-@app.get("/orders/<order_id>")
+@app.get(
+    "/orders/<order_id>",
+    operation_id="getOrder",
+    summary="Read an order",
+    responses={200: {"description": "The order, with its status history"}, 403: FORBIDDEN, 404: NOT_FOUND},
+)
 def get_order(order_id: OrderId) -> OrderView:
     return OrderView.of(reading.view_order(order_id, caller_of(app), orders))
 
 
-@app.post("/orders/<order_id>/cancel")
+@app.post(
+    "/orders/<order_id>/cancel",
+    operation_id="cancelOrder",
+    summary="Cancel an order that is not final yet",
+    description="Publishes `OrderCancelled`.",
+    responses={
+        200: {"description": "The order, cancelled"},
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: {"description": "The order is final already, or changed while it was being cancelled"},
+    },
+)
 def cancel_order(order_id: OrderId) -> OrderView:
     cancelled = cancelling.cancel_order(
         order_id, caller_of(app), correlation_id=app.context["correlation_id"], now=utc_now(), orders=orders
@@ -120,7 +160,17 @@ def cancel_order(order_id: OrderId) -> OrderView:
     return OrderView.of(cancelled)
 
 
-@app.get("/users/<user_id>/orders")
+@app.get(
+    "/users/<user_id>/orders",
+    operation_id="listUserOrders",
+    summary="A user's profile and orders, newest first",
+    description="One page per call: pass `next_cursor` as `cursor` for the next one.",
+    responses={
+        200: {"description": "The profile (as the orders service knows it) and a page of orders"},
+        400: {"description": "The cursor is not one this API returned"},
+        403: {"description": "Not the caller's orders, and the caller is not in the admin group"},
+    },
+)
 def list_user_orders(
     user_id: Annotated[str, Path(pattern=USER_ID_PATTERN)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -7,10 +7,11 @@ scope (the users table), so one warm pool serves them all, a client pays at most
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import Field, field_validator, model_validator
 
 from shared.http import (
@@ -87,8 +88,30 @@ def _correlation_id() -> str:
     return app.context["correlation_id"]
 
 
-@app.post("/users")
-def create_user(body: NewProfileRequest) -> Response[Profile]:
+FORBIDDEN = {"description": "Not the caller's profile, and the caller is not in the admin group"}
+NOT_FOUND = {"description": "No profile with this id"}
+
+
+@app.post(
+    "/users",
+    operation_id="createUser",
+    summary="Create the caller's profile",
+    description="The profile's id is the caller's (the token's `sub`). Publishes `UserCreated`.",
+    responses={
+        201: {
+            "description": "The profile, created",
+            "headers": {"Location": {"description": "`/users/{id}`", "schema": {"type": "string"}}},
+        },
+        403: {"description": "The token names no user (no `sub`)"},
+        409: {"description": "The caller has a profile already, or the e-mail address is another user's"},
+    },
+)
+def create_user(
+    body: Annotated[
+        NewProfileRequest,
+        Body(openapi_examples={"ann": {"value": {"email": "ann@example.com", "name": "Ann"}}}),
+    ],
+) -> Response[Profile]:
     caller = caller_of(app)
     profile = create_profile(
         profiles, caller.user_id, email=body.email, name=body.name, correlation_id=_correlation_id()
@@ -101,14 +124,37 @@ def create_user(body: NewProfileRequest) -> Response[Profile]:
     )
 
 
-@app.get("/users/<user_id>")
+@app.get(
+    "/users/<user_id>",
+    operation_id="getUser",
+    summary="Read a profile",
+    responses={200: {"description": "The profile"}, 403: FORBIDDEN, 404: NOT_FOUND},
+)
 def get_user(user_id: str) -> Profile:
     authorize_user(caller_of(app), user_id)
     return get_profile(profiles, user_id)
 
 
-@app.patch("/users/<user_id>")
-def update_user(user_id: str, body: ProfilePatchRequest) -> Profile:
+@app.patch(
+    "/users/<user_id>",
+    operation_id="updateUser",
+    summary="Change a profile's e-mail address or name",
+    description="Send the `version` you read: a profile changed since then is not overwritten (409). "
+    "Publishes `UserUpdated`.",
+    responses={
+        200: {"description": "The profile, changed, with its new version"},
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: {"description": "The profile changed since `version`, or the e-mail address is another user's"},
+    },
+)
+def update_user(
+    user_id: str,
+    body: Annotated[
+        ProfilePatchRequest,
+        Body(openapi_examples={"rename": {"value": {"name": "Ann Lee", "version": 1}}}),
+    ],
+) -> Profile:
     authorize_user(caller_of(app), user_id)
     return update_profile(
         profiles,
@@ -120,7 +166,18 @@ def update_user(user_id: str, body: ProfilePatchRequest) -> Profile:
     )
 
 
-@app.delete("/users/<user_id>")
+@app.delete(
+    "/users/<user_id>",
+    operation_id="deleteUser",
+    summary="Delete a profile",
+    description="Publishes `UserDeleted`: the user's open orders are cancelled.",
+    responses={
+        204: {"description": "Deleted", "content": {}},
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: {"description": "The profile changed while it was being deleted"},
+    },
+)
 def delete_user(user_id: str) -> Response[None]:
     authorize_user(caller_of(app), user_id)
     delete_profile(profiles, user_id, correlation_id=_correlation_id())
