@@ -68,7 +68,7 @@ ORDER_EXAMPLE = {
 }
 
 
-def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
+def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | None = None) -> PlacedOrder:
     order = placing.accept_order(
         user_id,
         request.lines(),
@@ -78,6 +78,7 @@ def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
         now=utc_now(),
         orders=orders,
         intake=intake,
+        idempotency_key=idempotency_key,
     )
     metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
     return PlacedOrder(order_id=order.order_id)
@@ -92,7 +93,7 @@ def _accept(user_id: str, request: PlaceOrderRequest) -> PlacedOrder:
     key_prefix="place_order",
 )
 def _accept_once(keyed: KeyedPlaceOrder) -> dict:
-    return _accept(keyed.user_id, keyed.order).model_dump(mode="json")
+    return _accept(keyed.user_id, keyed.order, keyed.idempotency_key).model_dump(mode="json")
 
 
 NO_CALLER = {"description": "The token names no user (no `sub`)"}
