@@ -11,7 +11,7 @@ with ``responses=`` (which errors it returns, and why). What every route shares 
 - the error bodies of ``shared.http``: ``Error`` for every 4xx and 5xx a service answers,
   ``InvalidRequest`` (with ``detail``) for 415 and 422, which replaces Powertools' default 422;
 - 400 and 415 on operations that take a body (checked before routing), 500 on every operation;
-- the ``x-correlation-id`` request and response header.
+- the ``x-correlation-id`` request and response header, and the service's name as each operation's tag.
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ def _error_schema(status: int) -> str:
     return {401: "GatewayError", 415: "InvalidRequest", 422: "InvalidRequest"}.get(status, "Error")
 
 
-def _complete_operation(operation: dict[str, Any]) -> None:
+def _complete_operation(operation: dict[str, Any], service: str) -> None:
+    operation.setdefault("tags", [service])  # Swagger UI groups by tag ("default" otherwise)
     responses = {int(status): response for status, response in operation["responses"].items()}
     shared = [401, 422, 500] + ([400, 415] if "requestBody" in operation else [])
     for status in shared:
@@ -180,7 +181,7 @@ def document_for(service: str, app: APIGatewayHttpResolver) -> dict[str, Any]:
     )
     for operations in document["paths"].values():
         for operation in operations.values():
-            _complete_operation(operation)
+            _complete_operation(operation, service)
     components = document.setdefault("components", {})
     components["parameters"] = {"CorrelationId": CORRELATION_PARAMETER}
     components["headers"] = {"CorrelationId": CORRELATION_RESPONSE_HEADER}
