@@ -19,6 +19,7 @@ the run stops rather than loop on a consumer that is still broken.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from collections import Counter
@@ -111,10 +112,16 @@ def redrive(sqs: Any, dead_letter_queue: str, *, wait_seconds: int = 2) -> Repor
         raise RedriveError(f"{_name(dead_letter_queue)} is the dead-letter queue of no queue")
     source_by_arn = {_queue_arn(sqs, url): url for url in sources}
     report = Report(_name(dead_letter_queue))
-    resent_ids: set[str] = set()  # SQS keeps a message's id when it moves it to the DLQ again
+    # A message that comes back during this run is left for the next one: SQS keeps its id when it
+    # moves it to the DLQ again; a consumer that dead-letters it itself sends the same body anew.
+    resent: set[str] = set()  # ids and body digests of the messages moved in this run
+
+    def returned(message: dict[str, Any]) -> bool:
+        return message["MessageId"] in resent or _digest(message) in resent
+
     while messages := _receive(sqs, dead_letter_queue, wait_seconds):
-        came_back = [m for m in messages if m["MessageId"] in resent_ids]
-        fresh = [m for m in messages if m["MessageId"] not in resent_ids]
+        came_back = [m for m in messages if returned(m)]
+        fresh = [m for m in messages if not returned(m)]
         try:
             by_source = _by_source(fresh, source_by_arn, dead_letter_queue)
         except RedriveError:
@@ -123,7 +130,7 @@ def redrive(sqs: Any, dead_letter_queue: str, *, wait_seconds: int = 2) -> Repor
         _release(sqs, dead_letter_queue, came_back)
         report.came_back += len(came_back)
         for source, batch in by_source.items():
-            _move(sqs, dead_letter_queue, source, batch, report, resent_ids)
+            _move(sqs, dead_letter_queue, source, batch, report, resent)
         if came_back:
             break
     # Visible or not: a message the source refused stays hidden for VISIBILITY_SECONDS.
@@ -171,14 +178,19 @@ def _by_source(
     return grouped
 
 
+def _digest(message: dict[str, Any]) -> str:
+    return hashlib.sha256(message["Body"].encode()).hexdigest()
+
+
 def _move(
-    sqs: Any, dead_letter_queue: str, source: str, batch: list[dict], report: Report, resent_ids: set[str]
+    sqs: Any, dead_letter_queue: str, source: str, batch: list[dict], report: Report, resent: set[str]
 ) -> None:
     sent = sqs.send_message_batch(
         QueueUrl=source, Entries=[_resend_entry(index, message) for index, message in enumerate(batch)]
     )
     done = [batch[int(success["Id"])] for success in sent.get("Successful", [])]
-    resent_ids.update(success["MessageId"] for success in sent.get("Successful", []))
+    resent.update(success["MessageId"] for success in sent.get("Successful", []))
+    resent.update(_digest(message) for message in done)
     report.not_moved += len(sent.get("Failed", []))
     if done:
         deleted = sqs.delete_message_batch(

@@ -215,3 +215,31 @@ def test_the_command_works_against_the_local_endpoint(local_endpoint):
         "shop-demo-cli-work-dlq now holds about 0 message(s)",
     ]
     assert depth(sqs, source) == 3
+
+
+def test_a_consumer_that_dead_letters_messages_itself_does_not_make_the_redrive_loop(aws):
+    """Notifications' deliver sends an unreadable record to the DLQ itself, as a new message with
+    a new id: the redrive must recognise it by its body and leave it for the operator."""
+    sqs = boto3.client("sqs")
+    source, dlq = make_queues(sqs, "shop-demo-dev-rejecting", "shop-demo-dev-rejecting-dlq")
+    sqs.send_message(QueueUrl=dlq, MessageBody="not an event")
+    moves = Counter()
+    original_send = sqs.send_message_batch
+
+    def send_then_reject(**request):
+        # The consumer runs during the redrive: every message it gets goes straight back to the DLQ.
+        sent = original_send(**request)
+        for entry in request["Entries"]:
+            moves[entry["MessageBody"]] += 1
+            sqs.send_message(QueueUrl=dlq, MessageBody=entry["MessageBody"])
+        drain(sqs, source)
+        return sent
+
+    sqs.send_message_batch = send_then_reject
+
+    report = redrive(sqs, dlq, wait_seconds=0)
+
+    assert moves == {"not an event": 1}
+    assert report.moved == {"shop-demo-dev-rejecting": 1}
+    assert report.came_back == 1
+    assert depth(sqs, dlq) == 1
