@@ -3,7 +3,10 @@ handlers loaded with the environment their template gives them."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -58,3 +61,50 @@ def lambda_function(
         return lambda event: handler(event, spec.context())
 
     return load
+
+
+@dataclass
+class BusRecorder:
+    """Every event published on the shared bus, through a catch-all rule into an SQS queue."""
+
+    sqs: Any
+    queue_url: str
+    received: list[dict] = field(default_factory=list)
+
+    def new(self, source: str | None = None) -> list[dict]:
+        """The events that arrived since the last call (of ``source`` only, when given)."""
+        start = len(self.received)
+        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                self.received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [e for e in self.received[start:] if source is None or e["source"] == source]
+
+    def events(self, source: str | None = None) -> list[dict]:
+        """Every event so far, oldest first (of ``source`` only, when given)."""
+        self.new()
+        return [e for e in self.received if source is None or e["source"] == source]
+
+    def event_ids(self) -> Counter[str]:
+        """How many times each event (``metadata.event_id``) arrived."""
+        return Counter(event["detail"]["metadata"]["event_id"] for event in self.events())
+
+
+@pytest.fixture
+def bus_recorder(aws: Stacks) -> BusRecorder:
+    """Records what reaches the shared bus from now on (``.new()``, ``.events()``, ``.event_ids()``)."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    bus = aws.physical_name("bus", "EventBus")
+    queue_url = sqs.create_queue(QueueName="test-bus-recorder")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="test-bus-recorder", EventBusName=bus, EventPattern=json.dumps({"account": [aws.account]})
+    )
+    events.put_targets(
+        Rule="test-bus-recorder", EventBusName=bus, Targets=[{"Id": "recorder", "Arn": queue_arn}]
+    )
+    return BusRecorder(sqs, queue_url)

@@ -14,30 +14,6 @@ import pytest
 
 from devtools.apigw import http_event, jwt_claims
 
-BUS = "shop-dev"
-
-
-@pytest.fixture
-def bus_log(aws):
-    """Every event on the bus, read back from a catch-all rule's queue."""
-    sqs, bridge = boto3.client("sqs"), boto3.client("events")
-    url = sqs.create_queue(QueueName="journey-bus-log")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bridge.put_rule(
-        Name="journey-all", EventBusName=BUS, EventPattern=json.dumps({"source": [{"prefix": "shop."}]})
-    )
-    bridge.put_targets(Rule="journey-all", EventBusName=BUS, Targets=[{"Id": "log", "Arn": arn}])
-    seen: list[dict] = []
-
-    def read() -> list[dict]:
-        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                seen.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return seen
-
-    return read
-
 
 @pytest.fixture
 def verified_sender(plumbing):
@@ -68,7 +44,7 @@ def sent_emails() -> list:
     return ses_backends["123456789012"]["us-east-1"].sent_messages
 
 
-def test_sign_up_order_and_leave(api, plumbing, bus_log):
+def test_sign_up_order_and_leave(api, plumbing, bus_recorder):
     assert api("users", "POST", "/users", body={"email": "Ann@Example.com", "name": "Ann"})[0] == 201
     plumbing.drain()
 
@@ -99,7 +75,9 @@ def test_sign_up_order_and_leave(api, plumbing, bus_log):
     assert [email.destinations["ToAddresses"] for email in sent_emails()] == [["ann@example.com"]] * 2
 
     # The request's correlation id travels in every event the order caused.
-    order_events = [e for e in bus_log() if e["detail"]["data"].get("order_id") == placed["order_id"]]
+    order_events = [
+        e for e in bus_recorder.events() if e["detail"]["data"].get("order_id") == placed["order_id"]
+    ]
     assert [e["detail-type"] for e in order_events] == ["OrderPlaced", "OrderConfirmed"]
     assert {e["detail"]["metadata"]["correlation_id"] for e in order_events} == {"journey-order-1"}
 
@@ -109,6 +87,6 @@ def test_sign_up_order_and_leave(api, plumbing, bus_log):
     assert api("users", "GET", "/users/u1")[0] == 404
     assert api("orders", "GET", "/users/u1/orders")[1]["profile"] is None
     assert len(sent_emails()) == 2
-    types = [e["detail-type"] for e in bus_log()]
+    types = [e["detail-type"] for e in bus_recorder.events()]
     assert types.count("UserCreated") == types.count("UserDeleted") == 1
-    assert len({e["detail"]["metadata"]["event_id"] for e in bus_log()}) == len(bus_log())
+    assert set(bus_recorder.event_ids().values()) == {1}  # no event published twice

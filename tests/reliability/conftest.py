@@ -1,13 +1,10 @@
-"""Fixtures of the reliability tests: faults under every boto3 client, a catch-all recorder on the
-shared bus, the publishers without real backoff waits, and the HTTP API functions."""
+"""Fixtures of the reliability tests: faults under every boto3 client, the publishers without real
+backoff waits, and the HTTP API functions (the bus recorder is ``bus_recorder``, for every suite)."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -36,45 +33,6 @@ def concurrent_aws_faults(aws: Stacks, monkeypatch: pytest.MonkeyPatch) -> AwsFa
     faults = AwsFaults(serialize=True)
     monkeypatch.setattr(BaseClient, "_make_api_call", faults.wrap(BaseClient._make_api_call))
     return faults
-
-
-@dataclass
-class BusRecorder:
-    """Every event published on the shared bus, through a catch-all rule into an SQS queue."""
-
-    sqs: Any
-    queue_url: str
-    received: list[dict] = field(default_factory=list)
-
-    def events(self) -> list[dict]:
-        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-            "Messages"
-        ):
-            for message in messages:
-                self.received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return self.received
-
-    def event_ids(self) -> Counter[str]:
-        """How many times each event (``metadata.event_id``) arrived."""
-        return Counter(event["detail"]["metadata"]["event_id"] for event in self.events())
-
-
-@pytest.fixture
-def bus_recorder(aws: Stacks) -> BusRecorder:
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    bus = aws.physical_name("bus", "EventBus")
-    queue_url = sqs.create_queue(QueueName="reliability-bus-recorder")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-    events.put_rule(
-        Name="reliability-catch-all", EventBusName=bus, EventPattern=json.dumps({"account": [aws.account]})
-    )
-    events.put_targets(
-        Rule="reliability-catch-all",
-        EventBusName=bus,
-        Targets=[{"Id": "recorder", "Arn": queue_arn["QueueArn"]}],
-    )
-    return BusRecorder(sqs, queue_url)
 
 
 @pytest.fixture

@@ -39,23 +39,9 @@ class FlakyEventBridge:
 
 
 @pytest.fixture
-def received(aws):
-    """Every event that reaches the bus, through a catch-all rule into a queue."""
-    sqs, bridge = boto3.client("sqs"), boto3.client("events")
-    url = sqs.create_queue(QueueName="catch-all")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bridge.put_rule(Name="all", EventBusName="shop-dev", EventPattern=json.dumps({"source": ["shop.users"]}))
-    bridge.put_targets(Rule="all", EventBusName="shop-dev", Targets=[{"Id": "q", "Arn": arn}])
-
-    def read() -> list[str]:
-        seen = []
-        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                seen.append(json.loads(message["Body"])["detail"]["data"]["user_id"])
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return seen
-
-    return read
+def received(bus_recorder):
+    """The user ids of the events that reached the bus since the last call."""
+    return lambda: [event["detail"]["data"]["user_id"] for event in bus_recorder.new()]
 
 
 def test_publishes_in_calls_of_at_most_ten(received):

@@ -14,6 +14,7 @@ import pytest
 
 from devtools.apigw import http_event, jwt_claims, match, routes
 from devtools.plumbing import Plumbing
+from devtools.pytest_fixtures import BusRecorder
 from devtools.template import Stacks
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
@@ -200,28 +201,9 @@ def outbox(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def bus_events(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
-    """Everything ``shop.orders`` publishes on the shared bus from now on, through a test rule → queue."""
-    events, sqs = boto3.client("events"), boto3.client("sqs")
-    bus = aws.physical_name("bus", "EventBus")
-    queue_url = sqs.create_queue(QueueName="orders-test-bus-tap")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(Name="orders-test-bus-tap", EventBusName=bus, EventPattern='{"source": ["shop.orders"]}')
-    events.put_targets(
-        Rule="orders-test-bus-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn}]
-    )
-
-    def received() -> list[dict[str, Any]]:
-        found = []
-        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
-    return received
+def bus_events(bus_recorder: BusRecorder) -> Callable[[], list[dict[str, Any]]]:
+    """What ``shop.orders`` published on the shared bus since the last call."""
+    return lambda: bus_recorder.new("shop.orders")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from devtools.apigw import http_event, jwt_claims
+from devtools.pytest_fixtures import BusRecorder
 from devtools.template import Stacks
 
 
@@ -112,23 +113,6 @@ def stream_records(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def bus_events(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
-    """Everything ``shop.users`` publishes on the shared bus from now on, through a test rule → queue."""
-    events, sqs = boto3.client("events"), boto3.client("sqs")
-    bus = aws.physical_name("bus", "EventBus")
-    queue_url = sqs.create_queue(QueueName="users-test-bus-tap")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(Name="users-test-bus-tap", EventBusName=bus, EventPattern='{"source": ["shop.users"]}')
-    events.put_targets(Rule="users-test-bus-tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn}])
-
-    def received() -> list[dict[str, Any]]:
-        found = []
-        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
-    return received
+def bus_events(bus_recorder: BusRecorder) -> Callable[[], list[dict[str, Any]]]:
+    """What ``shop.users`` published on the shared bus since the last call."""
+    return lambda: bus_recorder.new("shop.users")
