@@ -76,8 +76,10 @@ openapi: install package ## Regenerate openapi/ (each service's OpenAPI document
 fuzz: install package ## schemathesis on every operation of openapi/, FUZZ_EXAMPLES (300) cases each
 	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(BIN)/pytest -q tests/security/test_fuzz.py
 
+# One worker per core: tests are isolated (a moto account each, free ports for the local stack),
+# and many of them wait on state machine retries or subprocesses.
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --numprocesses auto
 
 test: lint package pytest ## Every check: ruff, offline packaging, the whole pytest suite
 
