@@ -12,8 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from notifications.adapters.notification_log import DynamoNotificationLog
-from notifications.domain.models import AlreadySent, DeliveryInProgress, InvalidCursor, Notification, Status
+from notifications.domain.models import AlreadySent, DeliveryInProgress, Notification, Status
 from shared.events.envelope import new_id
+from shared.pagination import InvalidCursor
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)

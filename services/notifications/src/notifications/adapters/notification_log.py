@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -22,12 +19,12 @@ from notifications.domain.models import (
     AlreadySent,
     Claim,
     DeliveryInProgress,
-    InvalidCursor,
     Notification,
     NotificationPage,
     Status,
 )
 from shared.events.envelope import new_id
+from shared.pagination import decode_cursor, encode_cursor
 
 _ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _STATUS = {"#status": "status"}  # a reserved word in DynamoDB expressions
@@ -183,14 +180,14 @@ class DynamoNotificationLog:
         if cursor is not None:
             request["ExclusiveStartKey"] = {
                 "PK": {"S": user_pk(user_id)},
-                "SK": {"S": NOTIFICATION_PREFIX + _decode_cursor(cursor)},
+                "SK": {"S": NOTIFICATION_PREFIX + decode_cursor(cursor, _ULID)},
             }
         items = self._client.query(**request)["Items"]
         notifications = [_notification(item) for item in items[:limit]]
         has_more = len(items) > limit
         return NotificationPage(
             notifications=notifications,
-            next_cursor=_encode_cursor(notifications[-1].id) if has_more else None,
+            next_cursor=encode_cursor(notifications[-1].id) if has_more else None,
         )
 
 
@@ -225,20 +222,3 @@ def _notification(item: dict[str, Any]) -> Notification:
         created_at=parse_timestamp(item["created_at"]["S"]),
         sent_at=parse_timestamp(sent_at) if sent_at else None,
     )
-
-
-# The cursor names the last notification of a page; the partition always comes from the
-# authorised path, so a cursor cannot reach another user's items.
-def _encode_cursor(notification_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": notification_id}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        notification_id = decoded["after"]
-    except (binascii.Error, ValueError, TypeError, KeyError):
-        raise InvalidCursor("cursor is not one this API returned") from None
-    if not isinstance(notification_id, str) or not _ULID.match(notification_id):
-        raise InvalidCursor("cursor is not one this API returned")
-    return notification_id

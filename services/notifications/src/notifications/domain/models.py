@@ -87,7 +87,3 @@ class RecipientUnknown(Exception):
 
 class UnsupportedEvent(Exception):
     """A valid event that this service does not consume: a routing mistake, not worth a retry."""
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor that this service did not issue."""

@@ -8,8 +8,9 @@ import boto3
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from notifications.adapters.notification_log import DynamoNotificationLog
-from notifications.domain.models import InvalidCursor, NotificationPage
+from notifications.domain.models import NotificationPage
 from shared.http import BadRequestError, authorize_user, caller_of, create_resolver, http_entrypoint
+from shared.pagination import InvalidCursor
 from shared.settings import Settings
 
 

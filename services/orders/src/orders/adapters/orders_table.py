@@ -8,9 +8,6 @@ Money is stored as decimal strings, times as ISO 8601 strings.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -21,10 +18,11 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from orders.domain.model import IDEMPOTENCY_WINDOW_SECONDS, Order, OrderNotPending, OrderStatus, Profile
-from orders.domain.ports import InvalidCursor, OrdersPage, Recorded, StatusConflict
+from orders.domain.ports import OrdersPage, Recorded, StatusConflict
 from orders.settings import OrdersSettings
 from shared.events.envelope import Envelope
 from shared.outbox import outbox_put
+from shared.pagination import decode_cursor, encode_cursor
 
 ORDER_PREFIX = "ORDER#"
 PROFILE_SK = "PROFILE"
@@ -76,20 +74,6 @@ def is_order_insert(record: Mapping[str, Any]) -> bool:
 
 def _profile_from_item(item: Mapping[str, Any]) -> Profile:
     return Profile.model_validate(_from_item(item))
-
-
-def encode_cursor(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        sort_key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["sk"]
-    except (binascii.Error, ValueError, TypeError, KeyError):
-        raise InvalidCursor(cursor) from None
-    if not isinstance(sort_key, str) or not _ORDER_SK.match(sort_key):
-        raise InvalidCursor(cursor)
-    return sort_key
 
 
 def _key_claim(table: str, order: Order, idempotency_key: str) -> dict[str, Any]:
@@ -285,7 +269,7 @@ class OrdersTable:
             "Limit": limit + 1 + (cursor is None),
         }
         if cursor is not None:
-            request["ExclusiveStartKey"] = self._key(user_id, decode_cursor(cursor))
+            request["ExclusiveStartKey"] = self._key(user_id, decode_cursor(cursor, _ORDER_SK))
         response = self._client.query(**request)
         profile = None
         orders = []

@@ -17,10 +17,6 @@ class StatusConflict(Exception):
     """A conditional status change found the order in another status than the one it started from."""
 
 
-class InvalidCursor(ValueError):
-    """A page cursor this service did not hand out."""
-
-
 class Recorded(StrEnum):
     ADDED = "ADDED"
     ALREADY_RECORDED = "ALREADY_RECORDED"  # a redelivered intake message

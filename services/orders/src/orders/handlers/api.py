@@ -21,7 +21,7 @@ from orders.adapters.intake_queue import SqsIntakeQueue
 from orders.adapters.orders_table import OrdersTable
 from orders.domain import cancelling, placing, reading
 from orders.domain.model import InvalidTransition, NoProfile, NotAllowed, OrderNotFound
-from orders.domain.ports import InvalidCursor, StatusConflict
+from orders.domain.ports import StatusConflict
 from orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     ORDER_ID_PATTERN,
@@ -44,6 +44,7 @@ from shared.http import (
     http_entrypoint,
 )
 from shared.observability import metrics
+from shared.pagination import InvalidCursor
 
 app = create_resolver()
 settings = ApiSettings.load()
