@@ -183,7 +183,7 @@ def test_hostile_idempotency_keys_are_422_and_write_nothing(http, aws, customer)
     nothing_written(aws)
 
 
-FORGED_CURSOR = "eyJzayI6IlBST0ZJTEUifQ"  # {"sk": "PROFILE"}: base64 JSON, but not an order's key
+FORGED_CURSOR = "eyJhZnRlciI6IlBST0ZJTEUifQ"  # {"after": "PROFILE"}: base64 JSON, but not an order's key
 HOSTILE_QUERIES = {
     # query string of GET /users/u1/orders: status
     "limit=0": 422,
@@ -199,7 +199,7 @@ HOSTILE_QUERIES = {
     f"cursor={FORGED_CURSOR}": 400,
     "cursor=bm90IGpzb24": 400,  # "not json"
     "cursor=WzFd": 400,  # [1]
-    "cursor=eyJzayI6IDF9": 400,  # {"sk": 1}
+    "cursor=eyJhZnRlciI6IDF9": 400,  # {"after": 1}
     "cursor=" + quote("\u00fc\u202e"): 400,
     f"cursor={'A' * 513}": 422,
 }
