@@ -108,3 +108,29 @@ def bus_recorder(aws: Stacks) -> BusRecorder:
         Rule="test-bus-recorder", EventBusName=bus, Targets=[{"Id": "recorder", "Arn": queue_arn}]
     )
     return BusRecorder(sqs, queue_url)
+
+
+def read_outbox(stacks: Stacks, service: str) -> list[dict[str, Any]]:
+    """The events ``service`` wrote to its outbox, oldest first:
+    ``[{"event_id", "detail_type", "detail", "data"}]`` (a test reading a tiny moto table)."""
+    [table] = [
+        stacks.resolve(service, props["TableName"])
+        for _, props in stacks.templates[service].of_type("AWS::DynamoDB::Table")
+        if "StreamSpecification" in props
+    ]
+    items = boto3.client("dynamodb").scan(
+        TableName=table,
+        FilterExpression="begins_with(PK, :outbox)",
+        ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
+        ConsistentRead=True,
+    )["Items"]
+    events = [
+        {
+            "event_id": item["PK"]["S"].removeprefix("OUTBOX#"),
+            "detail_type": item["detail_type"]["S"],
+            "detail": json.loads(item["detail"]["S"]),
+        }
+        for item in items
+    ]
+    events.sort(key=lambda event: (event["detail"]["metadata"]["occurred_at"], event["event_id"]))
+    return [event | {"data": event["detail"]["data"]} for event in events]

@@ -4,12 +4,12 @@ and what the orders table holds."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import boto3
 
 from devtools.plumbing import Plumbing
+from devtools.pytest_fixtures import read_outbox
 from devtools.template import Stacks
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated
@@ -73,18 +73,5 @@ def orders_of(aws: Stacks, user: str) -> list[dict]:
 
 
 def outbox(aws: Stacks) -> list[dict]:
-    """The events the orders service wrote to its outbox: ``[{"event_id", "detail_type", "data"}]``."""
-    table = aws.physical_name("orders", "OrdersTable")
-    items = boto3.client("dynamodb").scan(  # a test reading a tiny moto table; no request path scans
-        TableName=table,
-        FilterExpression="begins_with(PK, :outbox)",
-        ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
-    )["Items"]
-    return [
-        {
-            "event_id": item["PK"]["S"].removeprefix("OUTBOX#"),
-            "detail_type": item["detail_type"]["S"],
-            "data": json.loads(item["detail"]["S"])["data"],
-        }
-        for item in items
-    ]
+    """The events the orders service wrote to its outbox, oldest first."""
+    return read_outbox(aws, "orders")

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
+from devtools.pytest_fixtures import read_outbox
 from devtools.template import Stacks
 
 MIB = 1 << 20
@@ -92,13 +93,7 @@ def stored(aws: Stacks, pk: str, sk: str) -> dict | None:
 
 
 def outbox_size(aws: Stacks) -> int:
-    table = aws.physical_name("users", "UsersTable")
-    return boto3.client("dynamodb").scan(
-        TableName=table,
-        Select="COUNT",
-        FilterExpression="begins_with(PK, :outbox)",
-        ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
-    )["Count"]
+    return len(read_outbox(aws, "users"))
 
 
 def assert_json_client_error(reply, status: int) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from devtools.apigw import http_event, jwt_claims, match, routes
 from devtools.plumbing import Plumbing
-from devtools.pytest_fixtures import BusRecorder
+from devtools.pytest_fixtures import BusRecorder, read_outbox
 from devtools.template import Stacks
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
@@ -180,24 +180,8 @@ def sqs_records(aws: Stacks) -> Callable[[str], list[dict[str, Any]]]:
 
 @pytest.fixture
 def outbox(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
-    """The events written to the orders outbox, oldest first: ``[{"detail_type", "detail"}]``."""
-    dynamodb = boto3.client("dynamodb")
-    name = aws.physical_name("orders", "OrdersTable")
-
-    def read() -> list[dict[str, Any]]:
-        # A test helper reading a whole (tiny) moto table; no request path scans.
-        items = dynamodb.scan(
-            TableName=name,
-            FilterExpression="begins_with(PK, :outbox)",
-            ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
-        )["Items"]
-        events = [
-            {"detail_type": item["detail_type"]["S"], "detail": json.loads(item["detail"]["S"])}
-            for item in items
-        ]
-        return sorted(events, key=lambda event: event["detail"]["metadata"]["occurred_at"])
-
-    return read
+    """The events written to the orders outbox, oldest first."""
+    return lambda: read_outbox(aws, "orders")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from devtools.apigw import http_event, jwt_claims
-from devtools.pytest_fixtures import BusRecorder
+from devtools.pytest_fixtures import BusRecorder, read_outbox
 from devtools.template import Stacks
 
 
@@ -71,23 +71,8 @@ def table(aws: Stacks) -> Callable[..., dict[str, Any] | None]:
 
 @pytest.fixture
 def outbox(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
-    """The events waiting in the outbox, oldest first: ``[{"detail_type", "detail"}]``."""
-    dynamodb = boto3.client("dynamodb")
-    name = aws.physical_name("users", "UsersTable")
-
-    def read() -> list[dict[str, Any]]:
-        items = dynamodb.scan(
-            TableName=name,
-            FilterExpression="begins_with(PK, :outbox)",
-            ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
-        )["Items"]
-        events = [
-            {"detail_type": item["detail_type"]["S"], "detail": json.loads(item["detail"]["S"])}
-            for item in items
-        ]
-        return sorted(events, key=lambda event: event["detail"]["metadata"]["occurred_at"])
-
-    return read
+    """The events waiting in the users outbox, oldest first."""
+    return lambda: read_outbox(aws, "users")
 
 
 @pytest.fixture
