@@ -10,9 +10,10 @@ by hand.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -209,3 +210,13 @@ class Stacks:
             exporter, exported = self.exports[name]
             return self.resolve(exporter, exported)
         raise TemplateError(f"{service}: {function} is not supported locally")
+
+
+def with_changed_resources(service: str, change: Callable[[dict[str, Any]], None]) -> Stacks:
+    """``service``'s packaged template alone, its resources changed by ``change``: proof that a
+    check of the templates fails when what deploys drifts from what it requires."""
+    stacks = Stacks(services=(service,))
+    body = copy.deepcopy(stacks.templates[service].body)
+    change(body["Resources"])
+    stacks.templates = {service: Template(service, body)}
+    return stacks

@@ -8,12 +8,11 @@ these rules say what we require instead.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from devtools.template import SERVICES, Stacks, Template
+from devtools.template import SERVICES, Stacks, Template, with_changed_resources
 
 
 def _as_list(value):
@@ -91,14 +90,6 @@ def test_the_rules_have_something_to_check(stacks):
     assert {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Logs::LogGroup"} <= kinds
 
 
-def _users_with(mutate: Callable[[dict], None]) -> Stacks:
-    users = Stacks(services=("users",))
-    body = copy.deepcopy(users.templates["users"].body)
-    mutate(body["Resources"])
-    users.templates = {"users": Template("users", body)}
-    return users
-
-
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
@@ -139,5 +130,5 @@ def _users_with(mutate: Callable[[dict], None]) -> Stacks:
     ],
 )
 def test_each_rule_catches_its_regression(mutate, expected):
-    assert not violations(_users_with(lambda resources: None), "users")
-    assert violations(_users_with(mutate), "users") == [expected]
+    assert not violations(with_changed_resources("users", lambda resources: None), "users")
+    assert violations(with_changed_resources("users", mutate), "users") == [expected]

@@ -6,13 +6,10 @@ permission). A route added to any serverless.yml without ``authorizer: { name: j
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-
 import pytest
 
 from devtools.apigw import routes
-from devtools.template import Stacks, Template
+from devtools.template import Stacks, Template, with_changed_resources
 
 IDENTITY_SOURCE = ["$request.header.Authorization"]
 
@@ -74,14 +71,6 @@ def test_the_check_sees_the_routes_of_every_service_with_an_api(stacks):
 # -- the check fails when a route ships open ------------------------------------------------------
 
 
-def _users_with(mutate: Callable[[dict], None]) -> Stacks:
-    users = Stacks(services=("users",))
-    body = copy.deepcopy(users.templates["users"].body)
-    mutate(body["Resources"])
-    users.templates = {"users": Template("users", body)}
-    return users
-
-
 def _open_patch_route(resources: dict) -> None:
     route = resources["HttpApiRoutePatchUsersIdVar"]["Properties"]
     del route["AuthorizationType"], route["AuthorizerId"]
@@ -136,5 +125,5 @@ def _quick_create_api(resources: dict) -> None:
     ids=["route-opened", "route-added-open", "token-in-query", "no-audience", "function-url", "quick-create"],
 )
 def test_an_open_door_fails_the_check(mutate, expected):
-    assert not auth_violations(_users_with(lambda resources: None))
-    assert expected in auth_violations(_users_with(mutate))
+    assert not auth_violations(with_changed_resources("users", lambda resources: None))
+    assert expected in auth_violations(with_changed_resources("users", mutate))
