@@ -46,13 +46,17 @@ def _service_of(file_path: str) -> str:
     return parts[parts.index("services") + 1]
 
 
-def run_checkov(paths: list[Path]) -> Scan:
+def run_checkov(paths: list[Path], root: Path = ROOT) -> Scan:
     arguments = ["--framework", "cloudformation", "--output", "json", "--quiet", "--skip-download"]
+    # Paths relative to the root: checkov's parser adds the path it was given to every mapping as
+    # `__file__`, and CKV_AWS_45 reads that key as an environment variable, so an absolute path
+    # whose run of [A-Za-z0-9/] is 40 characters long (/check/work/main/services/notifications/)
+    # "is" an AWS secret key. Relative, the findings do not depend on where the clone lives.
     for path in paths:
-        arguments += ["--file", str(path)]
+        arguments += ["--file", str(path.relative_to(root))]
     # --skip-download: no call to Prisma Cloud for check metadata; the run stays offline.
     completed = subprocess.run(  # noqa: S603 - our own tool on our own files
-        [str(CHECKOV), *arguments], capture_output=True, text=True, check=False, cwd=ROOT
+        [str(CHECKOV), *arguments], capture_output=True, text=True, check=False, cwd=root
     )
     assert completed.returncode in (0, 1), completed.stderr[-3000:]
     reports = json.loads(completed.stdout)
@@ -73,9 +77,14 @@ def run_checkov(paths: list[Path]) -> Scan:
 
 
 @pytest.fixture(scope="module")
-def scan() -> Scan:
+def checkov() -> Path:
     if not CHECKOV.exists():
         pytest.skip(f"{CHECKOV.relative_to(ROOT)} is absent: `make install` creates it")
+    return CHECKOV
+
+
+@pytest.fixture(scope="module")
+def scan(checkov) -> Scan:
     return run_checkov([template_path(service) for service in SERVICES])
 
 
@@ -140,3 +149,21 @@ def test_the_gate_fails_on_an_unexcused_finding_and_on_a_stale_entry():
     assert stale_entries([bucket, vpc], allowlist) == []
     assert stale_entries([bucket], allowlist) == ["CKV_AWS_117"]
     assert stale_entries([other_bucket, vpc], allowlist) == ["CKV_AWS_18 */ServerlessDeploymentBucket"]
+
+
+def test_findings_do_not_depend_on_where_the_clone_lives(checkov, scan, tmp_path):
+    """A clone whose absolute path makes ``<...>/services/notifications/`` a 40-character run of
+    [A-Za-z0-9/] (CI's /check/work/main did) gets the same findings as this one."""
+    service = "notifications"
+    suffix = f"/services/{service}/"
+    root = tmp_path / ("clone-" + "x" * (40 - len(suffix)))  # the '-' starts the run
+    copy = root / template_path(service).relative_to(ROOT)
+    copy.parent.mkdir(parents=True)
+    copy.write_text(template_path(service).read_text())
+    assert len(str(copy.parents[1]).rsplit("-", 1)[1] + "/") == 40
+
+    elsewhere = run_checkov([copy], root=root)
+
+    assert {(f.check_id, f.resource) for f in elsewhere.failed} == {
+        (f.check_id, f.resource) for f in scan.failed if f.service == service
+    }
