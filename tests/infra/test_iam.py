@@ -1,6 +1,7 @@
 """Least privilege, checked on the packaged CloudFormation of every service (DESIGN.md §2).
 
-- ``*`` as a resource only for the actions AWS offers no resource scope for (X-Ray, metrics);
+- ``*`` as a resource only for the actions AWS offers no resource scope for (X-Ray, metrics, the
+  CloudWatch Logs delivery a state machine logs through);
 - no wildcard actions;
 - DynamoDB actions only on the service's own tables, their indexes and streams;
 - SQS and Step Functions actions only on the service's own queues and state machines;
@@ -14,12 +15,24 @@ import pytest
 
 from devtools.template import SERVICES, Stacks
 
+# What a state machine's role needs to log to its log group (Step Functions' own documentation).
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
 STAR_ONLY_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "cloudwatch:PutMetricData",
+    *LOG_DELIVERY_ACTIONS,
 }
 SCOPED_TYPES = {
     "dynamodb": "AWS::DynamoDB::Table",
@@ -85,7 +98,11 @@ def violations(stacks: Stacks, service: str, extra_statements=()) -> list[str]:
                 source = statement.get("Condition", {}).get("StringEquals", {}).get("events:source")
                 if source != f"shop.{service}":
                     found.append(f"{where}: PutEvents needs events:source = shop.{service}, has {source!r}")
-            elif prefix == "logs" and not all(r.startswith(log_prefix) for r in resources):
+            elif (
+                prefix == "logs"
+                and action not in LOG_DELIVERY_ACTIONS
+                and not all(r.startswith(log_prefix) for r in resources)
+            ):
                 found.append(f"{where}: logs beyond the service's own function log groups")
     return found
 

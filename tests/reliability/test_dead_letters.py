@@ -10,11 +10,14 @@ is one ``make redrive`` can empty.
   while still being processed; CloudFormation refuses the mapping);
 - every stream mapping retries a bounded number of times, bisects failing batches, reports partial
   failures and has an on-failure destination;
-- every EventBridge rule target has a dead-letter queue, for events the bus cannot deliver.
+- every EventBridge rule target has a dead-letter queue, for events the bus cannot deliver;
+- every queue where failures land (those three kinds) has an alarm that fires on its first message
+  and notifies someone: a message there waits for a person.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 
 import boto3
@@ -46,13 +49,31 @@ def _redrive_policy(queue: dict) -> dict | None:
     return json.loads(policy) if isinstance(policy, str) else policy
 
 
+def _alarmed_queues(stacks: Stacks, service: str) -> set[str]:
+    """Names of the queues an alarm watches from their first visible message, with an action."""
+    alarmed = set()
+    for _, raw in stacks.templates[service].of_type("AWS::CloudWatch::Alarm"):
+        alarm = stacks.resolve(service, raw)
+        fires_on_first = (
+            alarm.get("Namespace") == "AWS/SQS"
+            and alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and alarm.get("ComparisonOperator") == "GreaterThanThreshold"
+            and float(alarm.get("Threshold", 1)) == 0
+        )
+        if fires_on_first and alarm.get("AlarmActions"):
+            alarmed |= {d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == "QueueName"}
+    return alarmed
+
+
 def dead_letter_problems(stacks: Stacks, service: str) -> list[str]:
     queues, functions = _queues(stacks, service), _functions(stacks, service)
     problems = []
+    failure_queues = set()  # ARNs
     for queue in queues.values():
         policy = _redrive_policy(queue)
         if policy is None:
             continue
+        failure_queues.add(policy["deadLetterTargetArn"])
         dlq = queues.get(policy["deadLetterTargetArn"])
         if dlq is None:
             problems.append(f"{queue['QueueName']}: its DLQ is not in this stack")
@@ -81,12 +102,23 @@ def dead_letter_problems(stacks: Stacks, service: str) -> list[str]:
                 problems.append(f"{where}: retries forever, blocking its shard")
             if not mapping.get("BisectBatchOnFunctionError"):
                 problems.append(f"{where}: does not bisect a failing batch")
-            if not mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"):
+            destination = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if not destination:
                 problems.append(f"{where}: no on-failure destination, a batch given up on is lost")
+            elif ":sqs:" in destination:
+                failure_queues.add(destination)
     for logical_id, raw in stacks.templates[service].of_type("AWS::Events::Rule"):
         for target in stacks.resolve(service, raw).get("Targets", []):
-            if not target.get("DeadLetterConfig", {}).get("Arn"):
+            dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+            if not dead_letters:
                 problems.append(f"rule {logical_id} target {target['Id']}: no dead-letter queue")
+            else:
+                failure_queues.add(dead_letters)
+    alarmed = _alarmed_queues(stacks, service)
+    for arn in sorted(failure_queues):
+        name = arn.rsplit(":", 1)[-1]
+        if name not in alarmed:
+            problems.append(f"{name}: no alarm on its first message, nobody learns of a failure")
     return problems
 
 
@@ -143,6 +175,8 @@ def _work_queues(resources: dict, dlq_retention: int) -> None:
         "Type": "AWS::SQS::Queue",
         "Properties": {"QueueName": "work-dlq", "MessageRetentionPeriod": dlq_retention},
     }
+    resources["WorkDlqAlarm"] = copy.deepcopy(resources["PublishEventsFailuresAlarm"])
+    resources["WorkDlqAlarm"]["Properties"]["Dimensions"] = [{"Name": "QueueName", "Value": "work-dlq"}]
 
 
 PUBLISHER = "shop-users-dev-publish-events <- shop-users-dev"
@@ -162,6 +196,10 @@ REGRESSIONS = {
     "no partial failures": (
         lambda users: _users_mapping(users).pop("FunctionResponseTypes"),
         f"{PUBLISHER}: does not report partial batch failures",
+    ),
+    "no alarm": (
+        lambda users: users.templates["users"].resources.pop("PublishEventsFailuresAlarm"),
+        "shop-users-dev-publish-events-failures: no alarm on its first message, nobody learns of a failure",
     ),
     "DLQ retention": (
         lambda users: _work_queues(users.templates["users"].resources, dlq_retention=345600),
