@@ -1,6 +1,11 @@
-"""Every state machine can be watched, checked on the packaged templates: it logs its errors to a log
-group of its own stack that has a retention, traces with X-Ray, and a failed execution raises an
-alarm that notifies someone.
+"""What tells someone that something went wrong, checked on the packaged templates:
+
+- every state machine logs its errors to a log group of its own stack that has a retention, traces
+  with X-Ray, and a failed execution raises an alarm;
+- every HTTP API raises an alarm on its first 5xx (bad input is a 4xx by design, so a 5xx is a fault).
+
+An alarm counts only with an action (the service's ``AlarmTopic``). Dead-letter queues have their
+own alarms, checked with the rest of their rules in tests/reliability/test_dead_letters.py.
 """
 
 from __future__ import annotations
@@ -17,23 +22,24 @@ def _logical_id_of_log_group(stacks: Stacks, service: str, arn: str) -> str | No
     return None
 
 
-def _failure_alarms(stacks: Stacks, service: str) -> set[str]:
-    """ARNs of the state machines an alarm watches for failed executions, with an action."""
+def _watched(stacks: Stacks, service: str, namespace: str, metric: str, dimension: str) -> set[str]:
+    """Values of ``dimension`` that an alarm with an action watches ``metric`` of, from its first."""
     watched = set()
     for _, raw in stacks.templates[service].of_type("AWS::CloudWatch::Alarm"):
         alarm = stacks.resolve(service, raw)
         if (
-            alarm.get("Namespace") == "AWS/States"
-            and alarm.get("MetricName") == "ExecutionsFailed"
+            (alarm.get("Namespace"), alarm.get("MetricName")) == (namespace, metric)
+            and alarm.get("ComparisonOperator") == "GreaterThanThreshold"
+            and float(alarm.get("Threshold", 1)) == 0
             and alarm.get("AlarmActions")
         ):
-            watched |= {d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == "StateMachineArn"}
+            watched |= {d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == dimension}
     return watched
 
 
 def observability_problems(stacks: Stacks, service: str) -> list[str]:
     template = stacks.templates[service]
-    alarmed = _failure_alarms(stacks, service)
+    alarmed = _watched(stacks, service, "AWS/States", "ExecutionsFailed", "StateMachineArn")
     problems = []
     for logical_id, raw in template.of_type("AWS::StepFunctions::StateMachine"):
         machine = stacks.resolve(service, raw)
@@ -52,16 +58,21 @@ def observability_problems(stacks: Stacks, service: str) -> list[str]:
             problems.append(f"{logical_id}: not traced")
         if stacks.arn(service, logical_id) not in alarmed:
             problems.append(f"{logical_id}: no alarm on failed executions")
+    apis_alarmed = _watched(stacks, service, "AWS/ApiGateway", "5xx", "ApiId")
+    for logical_id, _ in template.of_type("AWS::ApiGatewayV2::Api"):
+        if stacks.ref(service, logical_id) not in apis_alarmed:
+            problems.append(f"{logical_id}: no alarm on 5xx answers")
     return problems
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_every_state_machine_can_be_watched(stacks, service):
+def test_every_state_machine_and_api_is_watched(stacks, service):
     assert observability_problems(stacks, service) == []
 
 
-def test_there_is_a_state_machine_to_check(stacks):
-    assert any(list(t.of_type("AWS::StepFunctions::StateMachine")) for t in stacks.templates.values())
+@pytest.mark.parametrize("resource_type", ["AWS::StepFunctions::StateMachine", "AWS::ApiGatewayV2::Api"])
+def test_there_is_something_to_check(stacks, resource_type):
+    assert any(list(t.of_type(resource_type)) for t in stacks.templates.values())
 
 
 def _machine(orders: Stacks) -> dict:
@@ -86,6 +97,16 @@ REGRESSIONS = {
     "no alarm": (
         lambda orders: orders.templates["orders"].resources.pop("FulfilmentFailuresAlarm"),
         "FulfilmentStateMachine: no alarm on failed executions",
+    ),
+    "alarm without action": (
+        lambda orders: (
+            orders.templates["orders"].resources["FulfilmentFailuresAlarm"]["Properties"].pop("AlarmActions")
+        ),
+        "FulfilmentStateMachine: no alarm on failed executions",
+    ),
+    "no 5xx alarm": (
+        lambda orders: orders.templates["orders"].resources.pop("ApiServerErrorsAlarm"),
+        "HttpApi: no alarm on 5xx answers",
     ),
 }
 
