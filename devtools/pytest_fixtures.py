@@ -110,6 +110,18 @@ def bus_recorder(aws: Stacks) -> BusRecorder:
     return BusRecorder(sqs, queue_url)
 
 
+def item_reader(stacks: Stacks, service: str, table: str) -> Callable[[str, str], dict[str, Any] | None]:
+    """``reader("USER#u1", "PROFILE")`` → the item at that key of ``service``'s ``table`` (its
+    logical id), in the low-level shape, or None."""
+    dynamodb = boto3.client("dynamodb")
+    name = stacks.physical_name(service, table)
+
+    def get(pk: str, sk: str) -> dict[str, Any] | None:
+        return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
+
+    return get
+
+
 def read_outbox(stacks: Stacks, service: str) -> list[dict[str, Any]]:
     """The events ``service`` wrote to its outbox, oldest first:
     ``[{"event_id", "detail_type", "detail", "data"}]`` (a test reading a tiny moto table)."""

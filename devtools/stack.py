@@ -40,6 +40,7 @@ from devtools.lambda_runtime import FunctionSpec
 from devtools.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.provision import provision
 from devtools.template import REGION, ROOT, Stacks, TemplateError
+from shared import observability
 from shared.settings import Settings
 
 log = logging.getLogger("devtools.stack")
@@ -130,6 +131,10 @@ def _function_environment(environment: dict[str, str]) -> Iterator[None]:
     previous = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     Settings.reset()  # settings are read again under this function's variables
+    # The handlers' Metrics took these when it was built, before any function's environment; with
+    # no namespace, the 100th value of a metric raises, even with metrics disabled.
+    observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    observability.metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME")
     try:
         yield
     finally:
@@ -140,11 +145,25 @@ def _function_environment(environment: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _service_of_the_invocation(record: logging.LogRecord) -> bool:
+    """The handlers' Logger keeps the POWERTOOLS_SERVICE_NAME it was built with (each
+    ``inject_lambda_context(clear_state=True)`` puts it back): right in Lambda, where every function
+    builds its own. Here each line takes the invocation's, as a record attribute, which the JSON
+    formatter puts over its own keys (as it does ``extra=``)."""
+    if service := os.environ.get("POWERTOOLS_SERVICE_NAME"):
+        record.service = service
+    return True
+
+
 class LocalPlumbing(Plumbing):
     """Plumbing whose handlers share the process with the gateway's: one invocation at a time,
     each under its own function's environment."""
 
     lock = threading.RLock()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        observability.logger.registered_handler.addFilter(_service_of_the_invocation)  # added once
 
     def invoke(self, function_name: str, event: Any) -> Any:
         spec = self.specs[function_name]

@@ -14,7 +14,7 @@ import pytest
 
 from devtools.apigw import http_event, jwt_claims, match, routes
 from devtools.plumbing import Plumbing
-from devtools.pytest_fixtures import BusRecorder, read_outbox
+from devtools.pytest_fixtures import BusRecorder, item_reader, read_outbox
 from devtools.template import Stacks
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
@@ -124,13 +124,7 @@ def profile(publish_user_event, plumbing: Plumbing) -> Callable[[str], None]:
 @pytest.fixture
 def table(aws: Stacks) -> Callable[[str, str], dict[str, Any] | None]:
     """``table("USER#u1", "PROFILE")`` → the stored item (low-level shape) or None."""
-    dynamodb = boto3.client("dynamodb")
-    name = aws.physical_name("orders", "OrdersTable")
-
-    def get(pk: str, sk: str) -> dict[str, Any] | None:
-        return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
-
-    return get
+    return item_reader(aws, "orders", "OrdersTable")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from devtools.apigw import http_event, jwt_claims
-from devtools.pytest_fixtures import BusRecorder, read_outbox
+from devtools.pytest_fixtures import BusRecorder, item_reader, read_outbox
 from devtools.template import Stacks
 
 
@@ -58,15 +58,9 @@ def call_api(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResult
 
 
 @pytest.fixture
-def table(aws: Stacks) -> Callable[..., dict[str, Any] | None]:
+def table(aws: Stacks) -> Callable[[str, str], dict[str, Any] | None]:
     """``table("USER#u1", "PROFILE")`` → the stored item (low-level shape) or None."""
-    dynamodb = boto3.client("dynamodb")
-    name = aws.physical_name("users", "UsersTable")
-
-    def get(pk: str, sk: str) -> dict[str, Any] | None:
-        return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
-
-    return get
+    return item_reader(aws, "users", "UsersTable")
 
 
 @pytest.fixture
