@@ -112,12 +112,13 @@ def bus_recorder(aws: Stacks) -> BusRecorder:
 
 def item_reader(stacks: Stacks, service: str, table: str) -> Callable[[str, str], dict[str, Any] | None]:
     """``reader("USER#u1", "PROFILE")`` → the item at that key of ``service``'s ``table`` (its
-    logical id), in the low-level shape, or None."""
+    logical id), in the low-level shape, or None; read consistently, as a test reads its own writes."""
     dynamodb = boto3.client("dynamodb")
     name = stacks.physical_name(service, table)
 
     def get(pk: str, sk: str) -> dict[str, Any] | None:
-        return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
+        key = {"PK": {"S": pk}, "SK": {"S": sk}}
+        return dynamodb.get_item(TableName=name, Key=key, ConsistentRead=True).get("Item")
 
     return get
 

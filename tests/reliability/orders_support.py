@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import boto3
 
 from devtools.plumbing import Plumbing
-from devtools.pytest_fixtures import read_outbox
+from devtools.pytest_fixtures import item_reader, read_outbox
 from devtools.template import Stacks
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated
@@ -57,9 +57,7 @@ def with_header(invoke: Invoke, name: str, value: str) -> Invoke:
 
 
 def stored(aws: Stacks, pk: str, sk: str) -> dict | None:
-    table = aws.physical_name("orders", "OrdersTable")
-    key = {"PK": {"S": pk}, "SK": {"S": sk}}
-    return boto3.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    return item_reader(aws, "orders", "OrdersTable")(pk, sk)
 
 
 def orders_of(aws: Stacks, user: str) -> list[dict]:

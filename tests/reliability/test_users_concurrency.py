@@ -12,20 +12,17 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
 
 from devtools.apigw import routes
-from devtools.pytest_fixtures import read_outbox
+from devtools.pytest_fixtures import item_reader, read_outbox
 from devtools.template import Stacks
 from tests.reliability.faults import Rendezvous
 from tests.reliability.lambdas import HttpResult, execution_environments, http_request
 
 
 def stored(aws: Stacks, pk: str, sk: str) -> dict | None:
-    table = aws.physical_name("users", "UsersTable")
-    key = {"PK": {"S": pk}, "SK": {"S": sk}}
-    return boto3.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    return item_reader(aws, "users", "UsersTable")(pk, sk)
 
 
 def outbox_events(aws: Stacks, detail_type: str) -> list[dict]:

@@ -10,10 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import boto3
 import pytest
 
-from devtools.pytest_fixtures import read_outbox
+from devtools.pytest_fixtures import item_reader, read_outbox
 from devtools.template import Stacks
 
 MIB = 1 << 20
@@ -86,10 +85,7 @@ CASES = [pytest.param(hostile, id=name) for name, hostile in HOSTILE.items()]
 
 
 def stored(aws: Stacks, pk: str, sk: str) -> dict | None:
-    table = aws.physical_name("users", "UsersTable")
-    return (
-        boto3.client("dynamodb").get_item(TableName=table, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
-    )
+    return item_reader(aws, "users", "UsersTable")(pk, sk)
 
 
 def outbox_size(aws: Stacks) -> int:

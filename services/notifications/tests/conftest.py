@@ -18,6 +18,7 @@ from moto.ses.models import ses_backends
 
 from devtools.apigw import http_event, jwt_claims
 from devtools.lambda_runtime import FunctionSpec
+from devtools.pytest_fixtures import item_reader
 from devtools.template import Stacks
 from shared.events.envelope import Envelope, new_id
 from shared.events.orders import OrderCancelled, OrderConfirmed, OrderFailed
@@ -163,8 +164,7 @@ def table(aws: Stacks) -> Callable[..., Any]:
     name = aws.physical_name("notifications", "NotificationsTable")
 
     class Table:
-        def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-            return dynamodb.get_item(TableName=name, Key={"PK": {"S": pk}, "SK": {"S": sk}}).get("Item")
+        get = staticmethod(item_reader(aws, "notifications", "NotificationsTable"))
 
         def items(self, pk: str, prefix: str = "") -> list[dict[str, Any]]:
             return dynamodb.query(
