@@ -143,6 +143,7 @@ class System:
     executions: dict[str, list[Execution]]  # function name -> the state machines it may start
     rules: list[tuple[EventPattern, list[Delivery]]]
     point_in_time_recovery: dict[str, bool]  # service -> do its tables keep continuous backups
+    alarms: int  # CloudWatch alarms, billed per alarm-month whatever the traffic
 
     @classmethod
     def from_stacks(cls, stacks: Stacks) -> System:
@@ -186,6 +187,7 @@ class System:
                 )
                 for service, template in stacks.templates.items()
             },
+            alarms=sum(len(list(t.of_type("AWS::CloudWatch::Alarm"))) for t in stacks.templates.values()),
         )
 
     def deliveries(self, detail_type: str) -> list[Delivery]:
@@ -369,6 +371,7 @@ def usage(system: System, profile: Profile) -> Usage:
         found.counts["storage_gb"] += profile.storage_gb * share
         if system.point_in_time_recovery.get(service):
             found.counts["backup_gb"] += profile.storage_gb * share
+    found.counts["alarms"] = system.alarms
     return found
 
 
@@ -479,6 +482,7 @@ def bill(found: Usage, prices: dict[str, Any]) -> list[Line]:
         ),
         ("SES", "emails", "e-mails", prices["ses"]["emails_per_thousand"], 1e3, False),
         ("CloudWatch Logs", "log_gb", "GB", prices["cloudwatch_logs"]["ingestion_gb"], 1, True),
+        ("CloudWatch alarms", "alarms", "alarm-months", prices["cloudwatch"]["alarm_month"], 1, False),
         (
             "X-Ray (sampled traces)",
             "sampled_traces",
@@ -578,13 +582,16 @@ def render(system: System, profile: Profile, prices: dict[str, Any]) -> str:
         f"the same scope here: ${in_scope:,.2f} ({in_scope / REFERENCE_MONTHLY:.2f} times)",
     ]
     out += [f"skipped: {reason}" for reason in found.skipped]
-    out += ["", "Per route: what one request touches, and its cost per million (without storage and X-Ray)"]
+    out += [
+        "",
+        "Per route: what one request touches, and its cost per million (without storage, alarms and X-Ray)",
+    ]
     out.append(f"{'route':32} {'$/M':>7}  functions invoked per request")
     for key, traffic in profile.routes.items():
         if key not in system.routes:
             continue
         alone = replace(profile, requests_per_month=1e6, storage_gb=0, routes={key: traffic})
-        one = usage(system, alone)
+        one = usage(replace(system, alarms=0), alone)
         dollars = sum(line.monthly for line in bill(one, prices) if not line.item.startswith("X-Ray"))
         touched = ", ".join(
             f"{name}" + (f" x{n / 1e6:g}" if n != 1e6 else "") for name, n in one.invocations.items()

@@ -251,6 +251,19 @@ def test_point_in_time_recovery_is_billed_only_when_the_table_enables_it(templat
     assert _line(template, profile, prices, "DynamoDB backups (PITR)") == 0
 
 
+def test_every_alarm_of_the_templates_is_billed_whatever_the_traffic(template, profile, prices):
+    assert _line(template, profile, prices, "CloudWatch alarms") == 0
+    template["Resources"]["DlqAlarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {}}
+    template["Resources"]["ApiAlarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {}}
+    quiet = replace(profile, requests_per_month=1)
+    assert _line(template, profile, prices, "CloudWatch alarms") == pytest.approx(
+        2 * prices["cloudwatch"]["alarm_month"]
+    )
+    assert _line(template, quiet, prices, "CloudWatch alarms") == _line(
+        template, profile, prices, "CloudWatch alarms"
+    )
+
+
 def test_a_route_the_templates_lack_is_skipped_and_the_others_keep_the_volume(template, profile):
     routes = dict(profile.routes) | {"GET /nowhere": RouteTraffic(share=0.5)}
     found = usage(_system(template), replace(profile, routes=routes))
