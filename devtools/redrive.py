@@ -12,9 +12,11 @@ failures is fixed: ``make redrive QUEUE=<name> STAGE=<stage>``
   and which function gave up (``requestContext.functionArn``). The batch's records are read back
   from the stream (kept 24 h) and the outbox events among them published again with the
   publisher's own code (``shared.outbox``, ``shared.publisher``) on that function's bus: its
-  ``EVENT_BUS_NAME`` in the packaged templates of the stage (``make redrive`` packages them). A
-  message whose records left the stream, or that another consumer gave up on (orders'
-  start-fulfilment shares its queue), is kept and reported: docs/reliability.md says what to do.
+  ``EVENT_BUS_NAME`` in the packaged templates of the stage (``make redrive`` packages them), not
+  Lambda's ``GetFunctionConfiguration``, which the local stack cannot answer (moto holds no
+  functions). A message whose records left the stream, or that another consumer gave up on
+  (orders' start-fulfilment shares its queue), is kept and reported: docs/reliability.md says what
+  to do.
 - Against AWS it uses the default credentials chain and region; with ``AWS_ENDPOINT_URL`` set (the
   local stack prints it), the local endpoint.
 
@@ -58,7 +60,7 @@ class RedriveError(Exception):
     """The queue cannot be redriven as asked; the message says why and what to do."""
 
 
-class Kept(Exception):
+class _Kept(Exception):
     """A message stays in the queue; the message says why."""
 
 
@@ -217,8 +219,8 @@ class StreamFailures:
         }
         if not buses:
             raise RedriveError(
-                f"{_name(queue)} is the dead-letter queue of no queue, nor the on-failure destination"
-                " of a stream in the packaged templates (make package STAGE=<stage>)"
+                f"{_name(queue)} is the dead-letter queue of no queue, nor a stream's on-failure destination"
+                " in the packaged templates (of another stage? make package STAGE=<stage>)"
             )
         return cls(buses, sqs.meta.region_name)
 
@@ -231,7 +233,7 @@ class StreamFailures:
         for message in messages:
             try:
                 bus, published = self._republish(message)
-            except Kept as why:
+            except _Kept as why:
                 report.kept[str(why)] += 1
                 kept.append(message)
                 continue
@@ -245,17 +247,17 @@ class StreamFailures:
             failure = json.loads(message["Body"])
             batch, function_arn = failure["DDBStreamBatchInfo"], failure["requestContext"]["functionArn"]
         except (ValueError, TypeError, KeyError):
-            raise Kept("not a stream batch's on-failure record") from None
+            raise _Kept("not a stream batch's on-failure record") from None
         function = function_arn.split(":function:")[-1].split(":")[0]
         bus = self.buses.get(function)
         if bus is None:
-            raise Kept(f"a batch of {function}, not an outbox publisher: nothing to republish")
+            raise _Kept(f"a batch of {function}, not an outbox publisher: nothing to republish")
         records = _batch_records(self.streams, batch)
         entries = [entry for record in records if (entry := outbox_entry(record, bus)) is not None]
         try:
             EventPublisher(self.events, bus).put_entries(entries)
         except PublishError:
-            raise Kept("PutEvents did not take all its events: run again once the bus does") from None
+            raise _Kept("PutEvents did not take all its events: run again once the bus does") from None
         return bus, len(entries)
 
 
@@ -280,9 +282,9 @@ def _batch_records(streams: Any, batch: dict[str, Any]) -> list[dict[str, Any]]:
             iterator = page.get("NextShardIterator")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in _STREAM_GONE:
-            raise Kept(GONE) from None
+            raise _Kept(GONE) from None
         raise
-    raise Kept("the stream did not reach the batch's last record: run again")
+    raise _Kept("the stream did not reach the batch's last record: run again")
 
 
 def _receive(sqs: Any, queue_url: str, wait_seconds: int) -> list[dict[str, Any]]:
