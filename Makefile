@@ -46,8 +46,9 @@ token: ## Print a JWT the local stack accepts: make token USER=<id> [GROUPS=admi
 	@$(BIN)/python -m devtools.jwt_local "$(USER)" --groups "$(GROUPS)"
 
 .PHONY: redrive
-redrive: $(VENV)/.installed ## Move a DLQ's messages back to their queue: make redrive QUEUE=<name> [STAGE=dev]
-	$(if $(QUEUE),,$(error usage: make redrive QUEUE=<dead-letter queue name, or a part of it> [STAGE=<stage>]))
+# Packages the stage first: a stream's on-failure queue is replayed on the bus its templates name.
+redrive: $(VENV)/.installed package ## Empty a DLQ or a stream's on-failure queue: make redrive QUEUE=<name> [STAGE=dev]
+	$(if $(QUEUE),,$(error usage: make redrive QUEUE=<dead-letter or on-failure queue name, or a part of it> [STAGE=<stage>]))
 	@$(BIN)/python -m devtools.redrive "$(QUEUE)" --stage "$(STAGE)"
 
 package: $(foreach s,$(SERVICES),services/$(s)/.serverless/.packaged-$(STAGE)) ## Package every service offline into services/<x>/.serverless/

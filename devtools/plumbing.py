@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -103,6 +103,12 @@ def _lambda_json(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.timestamp()
     raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def _arrival(record: dict[str, Any]) -> str:
+    """A record's creation time as an on-failure record writes it (``2024-05-04T10:00:00Z``)."""
+    created = datetime.fromtimestamp(record["dynamodb"]["ApproximateCreationDateTime"], UTC)
+    return created.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -227,13 +233,15 @@ class Plumbing:
             MessageBody=json.dumps(
                 {
                     "requestContext": {
-                        "functionArn": mapping.function.name,
+                        "functionArn": self.stacks.arn(mapping.function.service, mapping.function.logical_id),
                         "condition": "RetryAttemptsExhausted",
                     },
                     "DDBStreamBatchInfo": {
                         "shardId": shard_id,
                         "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
                         "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                        "approximateArrivalOfFirstRecord": _arrival(batch[0]),
+                        "approximateArrivalOfLastRecord": _arrival(batch[-1]),
                         "batchSize": len(batch),
                         "streamArn": stream_arn,
                     },

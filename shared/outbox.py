@@ -43,7 +43,8 @@ def outbox_put(table_name: str, event: Envelope, *, now: float | None = None) ->
     }
 
 
-def _outbox_entry(record: Mapping[str, Any], bus_name: str) -> dict[str, str] | None:
+def outbox_entry(record: Mapping[str, Any], bus_name: str) -> dict[str, str] | None:
+    """The ``PutEvents`` entry of a stream record that inserts an outbox item, else None."""
     if record.get("eventName") != "INSERT":
         return None
     image = record["dynamodb"].get("NewImage", {})
@@ -61,7 +62,7 @@ def publish_stream_batch(event: Mapping[str, Any], publisher: EventPublisher, bu
     """Publish the outbox inserts of a DynamoDB stream batch; returns the partial batch response."""
     pending: list[tuple[str, dict[str, str]]] = []
     for record in event.get("Records", []):
-        entry = _outbox_entry(record, bus_name)
+        entry = outbox_entry(record, bus_name)
         if entry is not None:
             pending.append((record["dynamodb"]["SequenceNumber"], entry))
     try:

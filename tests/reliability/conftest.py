@@ -1,15 +1,19 @@
 """Fixtures of the reliability tests: faults under every boto3 client, the publishers without real
-backoff waits, and the HTTP API functions (the bus recorder is ``bus_recorder``, for every suite)."""
+backoff waits, the HTTP API functions, and a local AWS endpoint (the bus recorder is
+``bus_recorder``, for every suite)."""
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.client import BaseClient
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from devtools.apigw import routes
 from devtools.lambda_runtime import FunctionSpec
@@ -67,3 +71,18 @@ def call_http(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResul
         )
 
     return call
+
+
+@pytest.fixture
+def local_endpoint():
+    """moto in server mode on a free port, as ``make dev`` runs it."""
+    server = make_server(
+        "127.0.0.1",
+        0,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
