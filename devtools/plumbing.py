@@ -111,6 +111,19 @@ def _arrival(record: dict[str, Any]) -> str:
     return created.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _next_batch(mapping: EventSourceMapping, records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The records the next invocation covers, and those of them it receives. Lambda filters before
+    it batches: a batch holds up to ``batch_size`` records that pass the filter, however many it
+    skipped on the way."""
+    wanted = []
+    for taken, record in enumerate(records, start=1):
+        if mapping.accepts(record):
+            wanted.append(record)
+            if len(wanted) == mapping.batch_size:
+                return records[:taken], wanted
+    return records, wanted
+
+
 @dataclass
 class Plumbing:
     stacks: Stacks
@@ -200,8 +213,8 @@ class Plumbing:
         key = (mapping.function.name, shard_id)
         delivered = 0
         while records:
-            batch, records = records[: mapping.batch_size], records[mapping.batch_size :]
-            wanted = [r for r in batch if mapping.accepts(r)]
+            batch, wanted = _next_batch(mapping, records)
+            records = records[len(batch) :]
             failed = self._deliver(mapping, wanted) if wanted else set()
             delivered += len(wanted)
             if failed == set():
@@ -216,7 +229,7 @@ class Plumbing:
                 self._positions[key] = done[-1]["dynamodb"]["SequenceNumber"]
             self._stream_attempts[(key[0], first_failed)] += 1
             if self._stream_attempts[(key[0], first_failed)] > mapping.max_retry_attempts:
-                self._give_up_on_stream_batch(mapping, stream_arn, shard_id, batch)
+                self._give_up_on_stream_batch(mapping, stream_arn, shard_id, wanted)
                 self._positions[key] = batch[-1]["dynamodb"]["SequenceNumber"]
             break  # the rest waits for the next round, as a shard is processed in order
         return delivered

@@ -124,6 +124,20 @@ def test_through_the_event_source_mapping_nothing_is_lost(call_api, plumbing, ev
     assert {e["detail"]["data"]["user_id"] for e in bus_events()} == {"u1", "u2", "u3"}
 
 
+def test_the_filter_applies_before_batching_as_lambda_does(call_api, aws, plumbing, bus_events):
+    """Each POST /users writes three items (profile, e-mail claim, outbox): a batch of the mapping's
+    BatchSize holds that many outbox records, not a third of them."""
+    [mapping] = [m for m in plumbing.mappings if m.function.name == "shop-users-dev-publish-events"]
+    create_users(call_api, *(f"u{n}" for n in range(mapping.batch_size + 5)))
+    deliveries = []
+    plumbing.on_delivery = deliveries.append
+
+    assert plumbing.deliver_streams() == mapping.batch_size + 5
+
+    assert [d.records for d in deliveries] == [mapping.batch_size, 5]
+    assert len(bus_events()) == mapping.batch_size + 5
+
+
 def test_a_batch_that_keeps_failing_goes_to_the_on_failure_queue(call_api, aws, plumbing, eventbridge):
     create_users(call_api, "u1")
     eventbridge.refused = {"u1"}
