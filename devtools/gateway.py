@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
+import string
 import sys
 import threading
 import time
@@ -29,6 +31,10 @@ from devtools.jwt_local import InvalidToken, JwtAuthorizer, SigningKey, authoriz
 from shared.http import CORRELATION_HEADER
 
 log = logging.getLogger("devtools.gateway")
+
+# RFC 3986 pchar: what a path segment may hold as it is, so decoding it moves no segment boundary.
+_SEGMENT_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 
 Invoke = Callable[[str, dict[str, Any]], Any]  # (function name, event) -> what the handler returned
 HEALTH_PATH = "/health"
@@ -81,7 +87,7 @@ class Gateway:
                 return _unauthorized(error, token_sent=bool(credential))
         event = http_event(
             method,
-            url.path,
+            _decoded(url.path),
             route_key=route.route_key,
             path_parameters={name: unquote(value) for name, value in parameters.items()} or None,
             body=body or None,
@@ -108,6 +114,18 @@ class Gateway:
             raise InvalidToken(f"no token in the {authorizer.identity_header} header")
         token = credential.removeprefix("Bearer ").strip()
         return authorizer_claims(validate(token, self.key, authorizer))
+
+
+def _decoded(path: str) -> str:
+    """The path as API Gateway hands it to the function (``rawPath``, which Powertools reads the path
+    parameters from): percent-decoded. Only escapes of segment characters are decoded here; how AWS
+    hands over an encoded ``/``, NUL or non-ASCII is not emulated (they stay as sent)."""
+
+    def decode(escape: re.Match[str]) -> str:
+        character = chr(int(escape[1], 16))
+        return character if character in _SEGMENT_CHARACTERS else escape[0]
+
+    return _ESCAPE.sub(decode, path)
 
 
 def _unauthorized(error: InvalidToken, *, token_sent: bool) -> Reply:

@@ -11,6 +11,7 @@ with ``responses=`` (which errors it returns, and why). What every route shares 
 - the error bodies of ``shared.http``: ``Error`` for every 4xx and 5xx a service answers,
   ``InvalidRequest`` (with ``detail``) for 415 and 422, which replaces Powertools' default 422;
 - 400 and 415 on operations that take a body (checked before routing), 500 on every operation;
+- optional parameters as absent rather than null (Powertools writes ``str | None`` as a union);
 - the ``x-correlation-id`` request and response header, and the service's name as each operation's tag.
 """
 
@@ -119,8 +120,19 @@ def _error_schema(status: int) -> str:
     return {401: "GatewayError", 415: "InvalidRequest", 422: "InvalidRequest"}.get(status, "Error")
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without the ``null`` of ``str | None``: an optional parameter is absent,
+    never null (a query or header value is a string)."""
+    branches = [branch for branch in schema.get("anyOf", []) if branch != {"type": "null"}]
+    if len(branches) != 1:
+        return schema
+    return branches[0] | {key: value for key, value in schema.items() if key != "anyOf"}
+
+
 def _complete_operation(operation: dict[str, Any], service: str) -> None:
     operation.setdefault("tags", [service])  # Swagger UI groups by tag ("default" otherwise)
+    for parameter in operation.get("parameters", []):
+        parameter["schema"] = _without_null(parameter["schema"])
     responses = {int(status): response for status, response in operation["responses"].items()}
     shared = [401, 422, 500] + ([400, 415] if "requestBody" in operation else [])
     for status in shared:

@@ -12,6 +12,10 @@ import binascii
 import json
 import re
 
+CURSOR_DESCRIPTION = (
+    "The previous page's `next_cursor`, as it was; a cursor this API did not hand out is 400."
+)
+
 
 class InvalidCursor(ValueError):
     """A page cursor this API did not hand out."""

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from orders.schemas import PRICE_PATTERN
 
 
 @pytest.fixture
@@ -99,6 +105,8 @@ def _line(**changes) -> dict:
         ({"items": [_line(unit_price="12.505")]}, "unit_price"),
         ({"items": [_line(unit_price="-1.00")]}, "unit_price"),
         ({"items": [_line(unit_price="0")]}, "unit_price"),
+        ({"items": [_line(unit_price="0.00")]}, "unit_price"),
+        ({"items": [_line(unit_price="012.50")]}, "unit_price"),  # the schema's pattern refuses it too
         ({"items": [_line(unit_price="NaN")]}, "unit_price"),
         ({"items": [_line(unit_price="1e3")]}, "unit_price"),
         ({"items": [_line(sku="")]}, "sku"),
@@ -119,6 +127,19 @@ def test_invalid_orders_are_422_naming_the_field(
     assert response.body["message"] == "Request validation failed"
     assert any(field in map(str, error["loc"]) for error in response.body["detail"]), response.body
     assert intake_messages() == []
+
+
+@given(st.from_regex(PRICE_PATTERN, fullmatch=True))
+def test_every_price_the_schema_allows_is_positive_at_most_999999_99_in_cents(text: str):
+    price = Decimal(text)
+    assert Decimal(0) < price <= Decimal("999999.99")
+    assert price.as_tuple().exponent >= -2
+
+
+@given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999.99"), places=2))
+def test_every_such_price_has_a_spelling_the_schema_allows(price: Decimal):
+    assert re.fullmatch(PRICE_PATTERN, f"{price}")
+    assert re.fullmatch(PRICE_PATTERN, f"{price.normalize():f}")  # "12.5", "12"
 
 
 @pytest.mark.parametrize("body", ["{not json", "", "[]", "null"])

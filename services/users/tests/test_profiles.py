@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from shared.events.envelope import Envelope
 from users.domain.profiles import (
     Profile,
+    ProfileName,
     ProfileNotFound,
     StaleVersion,
     create_profile,
@@ -107,3 +110,29 @@ def test_delete_emits_user_deleted(repository):
     assert (event.detail_type, event.data.user_id, event.data.deleted_at) == ("UserDeleted", "u1", T1)
     with pytest.raises(ProfileNotFound):
         delete_profile(repository, "u1", correlation_id="c3")
+
+
+NAME = TypeAdapter(ProfileName)
+
+
+def _name_accepted(name: str) -> bool:
+    try:
+        NAME.validate_python(name)
+    except ValidationError:
+        return False
+    return True
+
+
+def test_a_name_is_valid_exactly_when_its_schema_pattern_says_so():
+    # Every character of the BMP (the pattern's classes name nothing beyond it) alone, at an edge and
+    # inside a name: the validator trims, checks the length and refuses controls; the pattern says it all.
+    pattern = re.compile(NAME.json_schema()["pattern"])
+    candidates = [
+        name
+        for code in range(0x10000)
+        if not 0xD800 <= code <= 0xDFFF  # unpaired surrogates are not Unicode text
+        for name in (chr(code), f"a{chr(code)}", f"a{chr(code)}b")
+    ]
+    candidates += [" " + "n" * 100 + "\t", "n" * 101, "\u3000n\u2028", "\u200fAnn", "\U0001f600"]
+    disagreements = [name for name in candidates if _name_accepted(name) != bool(pattern.fullmatch(name))]
+    assert disagreements == []

@@ -7,40 +7,42 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from orders.domain.model import Order, OrderLine, OrderStatus, StatusEntry
 from orders.domain.ports import OrdersPage
 from shared.http import RequestBody
-from shared.types import Currency, Money
+from shared.types import Currency, Integer, Money
 
 ORDER_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"  # a ULID
 USER_ID_PATTERN = r"^[A-Za-z0-9_.@:-]{1,128}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
-_DECIMAL_STRING = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,2})?$")
+# A decimal string in plain notation, positive, at most 999999.99, at most two decimal places, no
+# leading zero. Strings only: JSON numbers become floats before any validator runs.
+PRICE_PATTERN = r"^(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+_PRICE = re.compile(PRICE_PATTERN)
 
 
-def _decimal_string(value: object) -> object:
-    # JSON numbers become floats before any validator runs: money must arrive as a string, in plain
-    # notation ("12.50", not 12.5 or "1.25e1").
-    if not isinstance(value, str) or not _DECIMAL_STRING.match(value):
-        raise ValueError("must be a decimal string with at most 2 decimal places, such as '12.50'")
+def _price(value: object) -> object:
+    if not isinstance(value, str) or not _PRICE.fullmatch(value):
+        raise ValueError(
+            "must be a decimal string such as '12.50': positive, at most 999999.99 and two decimal "
+            "places, no leading zero"
+        )
     return value
 
 
 Price = Annotated[
-    Decimal,
-    BeforeValidator(_decimal_string),
-    Field(gt=0, max_digits=8, decimal_places=2, allow_inf_nan=False),
+    Decimal, BeforeValidator(_price), WithJsonSchema({"type": "string", "pattern": PRICE_PATTERN})
 ]
-"""A unit price: a decimal string, positive, at most 999999.99 and two decimal places."""
+"""A unit price, as the API takes it."""
 
 
 class LineRequest(RequestBody):
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    quantity: int = Field(ge=1, le=1000, strict=True)
+    quantity: Integer = Field(ge=1, le=1000)
     unit_price: Price
 
 
@@ -62,16 +64,16 @@ class KeyedPlaceOrder(BaseModel):
 
 
 class PlacedOrder(BaseModel):
-    order_id: str
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
     status: Literal[OrderStatus.PENDING] = OrderStatus.PENDING
 
 
 class OrderView(BaseModel):
-    order_id: str
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
     user_id: str
     status: OrderStatus
     items: list[OrderLine]
-    currency: str
+    currency: Currency
     total: Money
     created_at: datetime
     updated_at: datetime

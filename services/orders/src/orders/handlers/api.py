@@ -44,7 +44,7 @@ from shared.http import (
     http_entrypoint,
 )
 from shared.observability import metrics
-from shared.pagination import InvalidCursor
+from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
 
 app = create_resolver()
 settings = ApiSettings.load()
@@ -176,7 +176,7 @@ def cancel_order(order_id: OrderId) -> OrderView:
 def list_user_orders(
     user_id: Annotated[str, Path(pattern=USER_ID_PATTERN)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512, description=CURSOR_DESCRIPTION)] = None,
 ) -> OrdersPageView:
     page = reading.list_orders(user_id, caller_of(app), limit=limit, cursor=cursor, orders=orders)
     return OrdersPageView.of(page)

@@ -7,34 +7,49 @@ stale version from a successful write, so it raises those errors.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from datetime import datetime
 from typing import Annotated, Protocol
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from shared.events.envelope import Envelope, utc_now
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
-from shared.types import Email
+from shared.types import CONTROLS, WHITESPACE, Email
 
 # Embeddings, overrides and isolates reorder the text around them when displayed, so a name could
 # pose as another ("Trojan Source"). Plain direction marks (U+200E, U+200F) stay allowed: right-to-left
-# names need them.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# names need them. Unpaired surrogates never get this far: pydantic refuses them as not Unicode.
+_BIDI_CONTROLS = r"\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{CONTROLS}{_BIDI_CONTROLS}]")
+
+# The same rules as one pattern over the name as sent, surrounding whitespace included: its JSON Schema
+# (tests/test_profiles.py checks that the two agree).
+NAME_MAX_LENGTH = 100
+_INNER = f"[^{CONTROLS}{_BIDI_CONTROLS}]"
+_EDGE = f"[^{CONTROLS}{_BIDI_CONTROLS}{WHITESPACE}]"
+NAME_PATTERN = f"^[{WHITESPACE}]*{_EDGE}(?:{_INNER}{{0,{NAME_MAX_LENGTH - 2}}}{_EDGE})?[{WHITESPACE}]*$"
 
 
 def _printable(name: str) -> str:
-    for character in name:
-        if unicodedata.category(character) in ("Cc", "Cs") or character in _BIDI_CONTROLS:
-            raise ValueError(f"must not contain control characters (found U+{ord(character):04X})")
+    if found := _CONTROL.search(name):
+        raise ValueError(f"must not contain control characters (found U+{ord(found.group()):04X})")
     return name
 
 
 ProfileName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_printable)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
+    AfterValidator(_printable),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": NAME_PATTERN,
+            "description": "A display name: surrounding whitespace is trimmed, then 1 to 100 "
+            "characters, none of them a control character.",
+        }
+    ),
 ]
-"""A display name: surrounding whitespace trimmed, then 1 to 100 characters, none of them a control
-character (NUL, line breaks, tabs, unpaired surrogates, bidirectional overrides)."""
 
 
 class Profile(BaseModel):

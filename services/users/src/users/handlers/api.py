@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.http import (
     ConflictError,
@@ -24,7 +25,7 @@ from shared.http import (
     http_entrypoint,
 )
 from shared.settings import Settings
-from shared.types import Email
+from shared.types import Email, Integer
 from users.adapters.profile_table import DynamoProfileRepository
 from users.domain.profiles import (
     Profile,
@@ -47,12 +48,20 @@ class NewProfileRequest(RequestBody):
     name: ProfileName
 
 
-class ProfilePatchRequest(RequestBody):
-    email: Email | None = Field(default=None, description="Omit to keep the current address.")
-    name: ProfileName | None = Field(default=None, description="Omit to keep the current name.")
-    version: int = Field(strict=True, ge=1, description="The profile version the change is based on.")
+CHANGEABLE = ("email", "name")
 
-    @field_validator("email", "name", mode="before")
+
+class ProfilePatchRequest(RequestBody):
+    # At least one of the changeable fields; either may be omitted, not null.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [field]} for field in CHANGEABLE]})
+
+    email: Email | SkipJsonSchema[None] = Field(default=None, description="Omit to keep the current address.")
+    name: ProfileName | SkipJsonSchema[None] = Field(
+        default=None, description="Omit to keep the current name."
+    )
+    version: Integer = Field(ge=1, description="The profile version the change is based on.")
+
+    @field_validator(*CHANGEABLE, mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         # Defaults are not validated, so this only refuses an explicit null.
@@ -62,8 +71,8 @@ class ProfilePatchRequest(RequestBody):
 
     @model_validator(mode="after")
     def _changes_something(self) -> ProfilePatchRequest:
-        if self.email is None and self.name is None:
-            raise ValueError("give at least one of email, name")
+        if all(getattr(self, field) is None for field in CHANGEABLE):
+            raise ValueError(f"give at least one of {', '.join(CHANGEABLE)}")
         return self
 
 
