@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import (
@@ -30,6 +30,7 @@ from aws_lambda_powertools.event_handler.exceptions import (
     ServiceError,
 )
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict
 
 from shared.events.envelope import new_id
@@ -42,6 +43,7 @@ __all__ = [
     "ForbiddenError",
     "NotFoundError",
     "RequestBody",
+    "UserId",
     "authorize_user",
     "caller_of",
     "create_resolver",
@@ -52,6 +54,10 @@ MAX_BODY_BYTES = 16 * 1024
 CORRELATION_HEADER = "x-correlation-id"
 _VALID_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 ADMIN_GROUP = "admin"
+# What a user id may be (a Cognito `sub` is a UUID): bounded well below DynamoDB's key size, so a
+# long or odd id in a path is a 422, never a failed write; no '#', the keys' separator.
+USER_ID_PATTERN = r"^[A-Za-z0-9_.@:-]{1,128}$"
+UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id (the `sub` of their token)")]
 
 
 class ConflictError(ServiceError):
@@ -90,6 +96,8 @@ def caller_of(app: APIGatewayHttpResolver) -> Caller:
     if not subject:
         # The JWT authorizer guarantees a token; a route without one is a wiring error.
         raise ForbiddenError("No authenticated caller")
+    if not re.fullmatch(USER_ID_PATTERN, str(subject)):
+        raise ForbiddenError("The token's subject is not a user id this API accepts")
     return Caller(user_id=str(subject), is_admin=ADMIN_GROUP in _groups(claims.get("cognito:groups")))
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from devtools.jwt_local import token_for
 from devtools.pytest_fixtures import item_reader, read_outbox
 from devtools.template import Stacks
 
@@ -148,3 +149,27 @@ def test_a_hostile_correlation_id_is_replaced_not_echoed(http):
         assert reply.status == 404
         assert reply.headers["x-correlation-id"] != hostile
         assert reply.headers["x-correlation-id"].isalnum()
+
+
+HOSTILE_USER_IDS = ("%00", "u1%00", "..%2Fu1", "u1%23PROFILE", "u" * 5000)
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("GET", None), ("PATCH", {"name": "Changed", "version": 1}), ("DELETE", None)],
+)
+def test_a_hostile_user_id_is_a_422_even_for_an_admin(http, aws, signing_key, method, body):
+    """Not a user id (a '#' would reach into another key; 5000 bytes exceed DynamoDB's key size):
+    refused before the handler runs, whoever asks."""
+    admin = token_for(aws, signing_key, "ops-1", groups=("admin",))
+    for user_id in HOSTILE_USER_IDS:
+        assert_json_client_error(http(method, f"/users/{user_id}", body=body, token=admin), 422)
+    assert outbox_size(aws) == 0
+
+
+@pytest.mark.parametrize("subject", ["u#1", "u" * 129, "ann smith"])
+def test_a_token_whose_subject_is_not_a_user_id_is_403_and_writes_nothing(http, aws, subject):
+    reply = http("POST", "/users", body=PROFILE, user=subject)
+
+    assert_json_client_error(reply, 403)
+    assert outbox_size(aws) == 0

@@ -15,7 +15,6 @@ from shared.http import RequestBody
 from shared.types import Currency, Integer, Money
 
 ORDER_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"  # a ULID
-USER_ID_PATTERN = r"^[A-Za-z0-9_.@:-]{1,128}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 

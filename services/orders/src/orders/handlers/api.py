@@ -25,7 +25,6 @@ from orders.domain.ports import StatusConflict
 from orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     ORDER_ID_PATTERN,
-    USER_ID_PATTERN,
     KeyedPlaceOrder,
     OrdersPageView,
     OrderView,
@@ -39,6 +38,7 @@ from shared.http import (
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    UserId,
     caller_of,
     create_resolver,
     http_entrypoint,
@@ -174,7 +174,7 @@ def cancel_order(order_id: OrderId) -> OrderView:
     },
 )
 def list_user_orders(
-    user_id: Annotated[str, Path(pattern=USER_ID_PATTERN)],
+    user_id: UserId,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description=CURSOR_DESCRIPTION)] = None,
 ) -> OrdersPageView:

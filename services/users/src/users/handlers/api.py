@@ -19,6 +19,7 @@ from shared.http import (
     ConflictError,
     NotFoundError,
     RequestBody,
+    UserId,
     authorize_user,
     caller_of,
     create_resolver,
@@ -139,7 +140,7 @@ def create_user(
     summary="Read a profile",
     responses={200: {"description": "The profile"}, 403: FORBIDDEN, 404: NOT_FOUND},
 )
-def get_user(user_id: str) -> Profile:
+def get_user(user_id: UserId) -> Profile:
     authorize_user(caller_of(app), user_id)
     return get_profile(profiles, user_id)
 
@@ -158,7 +159,7 @@ def get_user(user_id: str) -> Profile:
     },
 )
 def update_user(
-    user_id: str,
+    user_id: UserId,
     body: Annotated[
         ProfilePatchRequest,
         Body(openapi_examples={"rename": {"value": {"name": "Ann Lee", "version": 1}}}),
@@ -187,7 +188,7 @@ def update_user(
         409: {"description": "The profile changed while it was being deleted"},
     },
 )
-def delete_user(user_id: str) -> Response[None]:
+def delete_user(user_id: UserId) -> Response[None]:
     authorize_user(caller_of(app), user_id)
     delete_profile(profiles, user_id, correlation_id=_correlation_id())
     return Response(status_code=204)
