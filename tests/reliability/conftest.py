@@ -1,9 +1,11 @@
 """Fixtures of the reliability tests: faults under every boto3 client, the publishers without real
-backoff waits, the HTTP API functions, and a local AWS endpoint (the bus recorder is
-``bus_recorder``, for every suite)."""
+backoff waits, the HTTP API functions, a local AWS endpoint and the redrive command against it (the
+bus recorder is ``bus_recorder``, for every suite)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from werkzeug.serving import make_server
 
 from devtools.apigw import routes
 from devtools.lambda_runtime import FunctionSpec
-from devtools.template import Stacks
+from devtools.template import ROOT, Stacks
 from shared.publisher import EventPublisher
 from tests.reliability.faults import AwsFaults
 from tests.reliability.lambdas import HttpResult, http_request
@@ -86,3 +88,21 @@ def local_endpoint():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture
+def redrive_command(local_endpoint: str) -> Callable[..., subprocess.CompletedProcess]:
+    """``redrive_command("work-dlq", "--stage", "cli")``: what ``make redrive`` runs, in a process of
+    its own, against ``local_endpoint``."""
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "devtools.redrive", *arguments],
+            env=os.environ | {"AWS_ENDPOINT_URL": local_endpoint},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    return run

@@ -5,16 +5,12 @@ queue once, with its attributes; the command line works against a local endpoint
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 
 import boto3
 import pytest
 
 from devtools.redrive import RedriveError, find_queue, redrive
-from devtools.template import ROOT
 
 MAX_RECEIVES = 2
 
@@ -175,20 +171,13 @@ def test_the_queue_is_found_by_name_or_by_a_part_unique_in_the_stage(aws):
         redrive(sqs, find_queue(sqs, "shop-orders-qa-intake", "qa"), wait_seconds=0)
 
 
-def test_the_command_works_against_the_local_endpoint(local_endpoint):
+def test_the_command_works_against_the_local_endpoint(local_endpoint, redrive_command):
     sqs = boto3.client("sqs", endpoint_url=local_endpoint)
     source, _ = make_queues(sqs, "shop-demo-cli-work", "shop-demo-cli-work-dlq")
     send(sqs, source, 3)
     fail_every_message(sqs, source)
 
-    run = subprocess.run(
-        [sys.executable, "-m", "devtools.redrive", "work-dlq", "--stage", "cli"],
-        env=os.environ | {"AWS_ENDPOINT_URL": local_endpoint},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = redrive_command("work-dlq", "--stage", "cli")
 
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -25,7 +22,7 @@ from devtools.plumbing import Plumbing
 from devtools.provision import provision
 from devtools.pytest_fixtures import read_outbox
 from devtools.redrive import GONE, redrive
-from devtools.template import ROOT, Stacks
+from devtools.template import Stacks
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated
 from shared.outbox import outbox_put
@@ -167,7 +164,7 @@ def test_only_the_publisher_batches_of_a_shared_on_failure_queue_are_replayed(
     assert depth(failures) == report.left == 1
 
 
-def test_the_command_republishes_through_the_local_endpoint(stacks, local_endpoint):
+def test_the_command_republishes_through_the_local_endpoint(stacks, local_endpoint, redrive_command):
     """``make redrive`` against the local stack's endpoint: the templates name the bus, the endpoint
     holds the stream, the queue and the bus."""
     session = boto3.Session()
@@ -200,14 +197,7 @@ def test_the_command_republishes_through_the_local_endpoint(stacks, local_endpoi
     failures = sqs.get_queue_url(QueueName="shop-users-dev-publish-events-failures")["QueueUrl"]
     sqs.send_message(QueueUrl=failures, MessageBody=json.dumps(failure))
 
-    run = subprocess.run(
-        [sys.executable, "-m", "devtools.redrive", "publish-events-failures"],
-        env=os.environ | {"AWS_ENDPOINT_URL": local_endpoint},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = redrive_command("publish-events-failures")
 
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
