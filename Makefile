@@ -16,19 +16,27 @@ STAGE ?= dev
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python and npm dependencies
+INSTALLED := $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
+
+# The three installs share nothing, so they run side by side (about 25 s instead of 65 s on a
+# fresh clone); up to date, the sub-make returns at once.
+install: ## Create .venv and install the pinned Python and npm dependencies
+	@$(MAKE) --no-print-directory --silent -j3 $(INSTALLED)
 
 $(VENV)/.installed: requirements/lambda.txt requirements/dev.txt
+	@echo "== install $(VENV) (requirements/dev.txt)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@echo "== install $(CHECKOV_VENV) (requirements/checkov.txt)"
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "== install node_modules (npm ci)"
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
