@@ -173,3 +173,15 @@ def test_a_token_whose_subject_is_not_a_user_id_is_403_and_writes_nothing(http, 
 
     assert_json_client_error(reply, 403)
     assert outbox_size(aws) == 0
+
+
+@pytest.mark.parametrize("version", ["1" + "0" * 50, "1e300", str(2**53)])
+def test_a_version_dynamodb_could_not_compare_is_a_422(http, aws, version):
+    """Beyond 38 digits or 1E+125 DynamoDB refuses the number itself (moto does not): refused here."""
+    assert http("POST", "/users", body=PROFILE).status == 201
+
+    reply = http("PATCH", "/users/u1", body='{"name": "Changed", "version": ' + version + "}")
+
+    assert_json_client_error(reply, 422)
+    assert reply.json["detail"][0]["loc"][-1] == "version"
+    assert stored(aws, "USER#u1", "PROFILE")["name"] == {"S": "Ann"}

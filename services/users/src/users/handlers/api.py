@@ -52,6 +52,9 @@ class NewProfileRequest(RequestBody):
 CHANGEABLE = ("email", "name")
 
 
+MAX_VERSION = 2**53 - 1  # the largest integer every JSON parser reads exactly; a profile never gets there
+
+
 class ProfilePatchRequest(RequestBody):
     # At least one of the changeable fields; either may be omitted, not null.
     model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [field]} for field in CHANGEABLE]})
@@ -60,7 +63,8 @@ class ProfilePatchRequest(RequestBody):
     name: ProfileName | SkipJsonSchema[None] = Field(
         default=None, description="Omit to keep the current name."
     )
-    version: Integer = Field(ge=1, description="The profile version the change is based on.")
+    # Bounded: DynamoDB refuses a number of over 38 digits or beyond 1E+125 (a 500, were it sent).
+    version: Integer = Field(ge=1, le=MAX_VERSION, description="The profile version the change is based on.")
 
     @field_validator(*CHANGEABLE, mode="before")
     @classmethod
