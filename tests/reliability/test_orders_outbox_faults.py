@@ -160,8 +160,9 @@ def test_a_post_killed_after_queueing_its_order_places_one_order_whatever_the_re
 ):
     """POST /orders with an Idempotency-Key dies after the order went on the intake queue and
     before Powertools marked the key done: the key stays ``INPROGRESS`` until the invocation's
-    time is surely over. A retry before that is 409; a retry after it runs again and queues a
-    second copy under a new id, which the intake drops: one order is recorded, one is charged."""
+    time is surely over. A retry before that is 409; a retry after it runs again, finds the order
+    its key already names, and queues that order again, which the intake records once: the caller
+    gets the id of the one order recorded, whichever answer it kept."""
     create_profiles(aws, plumbing, "u1")
     api = with_header(lambda_function("orders", "api"), "Idempotency-Key", "checkout-7")
     table = routes(aws)
@@ -185,6 +186,9 @@ def test_a_post_killed_after_queueing_its_order_places_one_order_whatever_the_re
     )
     assert late.status == 202
     [order] = orders_of(aws, "u1")
+    assert late.body["order_id"] == order["order_id"]["S"]
     assert [(e["detail_type"], e["data"]["order_id"]) for e in outbox(aws)] == [
         ("OrderPlaced", order["order_id"]["S"])
     ]
+    read = http_request(api, "orders", table, "GET", f"/orders/{late.body['order_id']}", user="u1")
+    assert read.status == 200

@@ -4,14 +4,9 @@ accepted request however often it is delivered, and partial batch failures."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import boto3
 import pytest
-
-from orders.domain.model import IDEMPOTENCY_WINDOW_SECONDS, NewOrder, OrderLine
-from shared.events.envelope import new_id
 
 
 @pytest.fixture
@@ -74,39 +69,3 @@ def test_an_intake_message_that_keeps_failing_ends_in_the_dead_letter_queue(aws,
 
     dead = sqs.receive_message(QueueUrl=aws.ref("orders", "IntakeDLQ"))["Messages"]
     assert [message["Body"] for message in dead] == ["not an order"]
-
-
-def test_one_order_per_idempotency_key_within_its_window(
-    aws, profile, sqs_records, process_intake, table, outbox
-):
-    """Two copies of an order under one Idempotency-Key (the API accepted a retry after the first
-    invocation died with the key in flight): the first recorded wins; a day later the key is free."""
-    profile("u1")
-    sqs = boto3.client("sqs")
-    first = NewOrder(
-        order_id=new_id(),
-        user_id="u1",
-        items=[OrderLine(sku="BOOK-1", quantity=1, unit_price=Decimal("12.50"))],
-        currency="EUR",
-        payment_token="tok_ok",
-        correlation_id="corr-9",
-        placed_at=datetime.now(UTC),
-        idempotency_key="checkout-9",
-    )
-    copy = first.model_copy(update={"order_id": new_id()})
-    next_day = first.model_copy(
-        update={
-            "order_id": new_id(),
-            "placed_at": first.placed_at + timedelta(seconds=IDEMPOTENCY_WINDOW_SECONDS),
-        }
-    )
-    for order in (first, copy, next_day):
-        sqs.send_message(QueueUrl=aws.ref("orders", "IntakeQueue"), MessageBody=order.model_dump_json())
-
-    assert process_intake({"Records": sqs_records("IntakeQueue")}) == {"batchItemFailures": []}
-
-    assert table("USER#u1", f"ORDER#{first.order_id}")
-    assert table("USER#u1", f"ORDER#{copy.order_id}") is None
-    assert table("USER#u1", f"ORDER#{next_day.order_id}")
-    placed = sorted(e["detail"]["data"]["order_id"] for e in outbox())
-    assert placed == sorted([first.order_id, next_day.order_id])

@@ -17,7 +17,14 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orders.domain.model import IDEMPOTENCY_WINDOW_SECONDS, Order, OrderNotPending, OrderStatus, Profile
+from orders.domain.model import (
+    IDEMPOTENCY_WINDOW_SECONDS,
+    KeyUsedForAnotherOrder,
+    Order,
+    OrderNotPending,
+    OrderStatus,
+    Profile,
+)
 from orders.domain.ports import OrdersPage, Recorded, StatusConflict
 from orders.settings import OrdersSettings
 from shared.events.envelope import Envelope
@@ -74,26 +81,6 @@ def is_order_insert(record: Mapping[str, Any]) -> bool:
 
 def _profile_from_item(item: Mapping[str, Any]) -> Profile:
     return Profile.model_validate(_from_item(item))
-
-
-def _key_claim(table: str, order: Order, idempotency_key: str) -> dict[str, Any]:
-    """A ``TransactWriteItems`` element: ``idempotency_key`` names this order for its window, unless
-    it names another one already (an expired claim is free: TTL deletes items late)."""
-    placed_at = int(order.created_at.timestamp())
-    return {
-        "Put": {
-            "TableName": table,
-            "Item": {
-                "PK": {"S": f"{KEY_PREFIX}{order.user_id}#{idempotency_key}"},
-                "SK": {"S": KEY_SK},
-                "entity": {"S": "IDEMPOTENCY_KEY"},
-                "order_id": {"S": order.order_id},
-                "expires_at": {"N": str(placed_at + IDEMPOTENCY_WINDOW_SECONDS)},
-            },
-            "ConditionExpression": "attribute_not_exists(PK) OR expires_at <= :placed_at",
-            "ExpressionAttributeValues": {":placed_at": {"N": str(placed_at)}},
-        }
-    }
 
 
 def _condition_failed(error: ClientError) -> bool:
@@ -160,8 +147,7 @@ class OrdersTable:
 
     # -- orders -----------------------------------------------------------------------------------
 
-    def add_order(self, order: Order, event: Envelope, *, idempotency_key: str | None = None) -> Recorded:
-        key_claim = [] if idempotency_key is None else [_key_claim(self._table, order, idempotency_key)]
+    def add_order(self, order: Order, event: Envelope) -> Recorded:
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -180,7 +166,6 @@ class OrdersTable:
                         }
                     },
                     outbox_put(self._table, event),
-                    *key_claim,
                 ]
             )
         except ClientError as error:
@@ -188,10 +173,35 @@ class OrdersTable:
                 return Recorded.ALREADY_RECORDED
             if _cancelled_by_condition(error, 1):
                 return Recorded.USER_GONE
-            if _cancelled_by_condition(error, 3):
-                return Recorded.KEY_ALREADY_USED
             raise
         return Recorded.ADDED
+
+    def claim_key(self, user_id: str, key: str, order_id: str, fingerprint: str, now: datetime) -> str:
+        at = int(now.timestamp())
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "PK": {"S": f"{KEY_PREFIX}{user_id}#{key}"},
+                    "SK": {"S": KEY_SK},
+                    "entity": {"S": "IDEMPOTENCY_KEY"},
+                    "order_id": {"S": order_id},
+                    "fingerprint": {"S": fingerprint},
+                    "expires_at": {"N": str(at + IDEMPOTENCY_WINDOW_SECONDS)},
+                },
+                # An expired claim is free: TTL deletes items late.
+                ConditionExpression="attribute_not_exists(PK) OR expires_at <= :now",
+                ExpressionAttributeValues={":now": {"N": str(at)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _condition_failed(error):
+                raise
+            claimed = error.response.get("Item", {})
+            if claimed.get("fingerprint", {}).get("S") != fingerprint:
+                raise KeyUsedForAnotherOrder(key) from None
+            return claimed["order_id"]["S"]
+        return order_id
 
     def get_order(self, user_id: str, order_id: str) -> Order | None:
         item = self._client.get_item(

@@ -69,6 +69,10 @@ class NoProfile(Exception):
     """The user has no (active) profile copy here: unknown to the users service, or deleted."""
 
 
+class KeyUsedForAnotherOrder(Exception):
+    """The caller's Idempotency-Key names, within its window, an order with other contents."""
+
+
 class Actor(Protocol):
     """Who asks (``shared.http.Caller`` is one): a user, or an admin acting on anyone."""
 
@@ -101,9 +105,6 @@ class NewOrder(BaseModel):
     payment_token: str = Field(min_length=1)
     correlation_id: str = Field(min_length=1)
     placed_at: datetime
-    # The caller's Idempotency-Key, if any: the intake records one order per key, even when the API
-    # accepted a second copy under a new id (a retry after an invocation died with the key in flight).
-    idempotency_key: str | None = None
 
     @property
     def total(self) -> Decimal:

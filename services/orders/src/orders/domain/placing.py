@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 
 from orders.domain.model import NewOrder, NoProfile, Order, OrderLine
@@ -22,27 +24,35 @@ def accept_order(
     intake: IntakeQueue,
     idempotency_key: str | None = None,
 ) -> NewOrder:
-    """Check the user may order and queue the order; it is recorded asynchronously."""
+    """Check the user may order and queue the order; it is recorded asynchronously.
+
+    With an Idempotency-Key the order is named before it is queued: when the API runs again for the
+    same key (its first invocation died before Powertools marked the key done), it queues the same
+    order again, which the intake records once, and answers with the id the caller may already hold.
+    """
     profile = orders.get_profile(user_id)
     if profile is None or not profile.is_active:
         raise NoProfile(user_id)
+    order_id = new_id()
+    if idempotency_key is not None:
+        fingerprint = order_fingerprint(items, currency, payment_token)
+        order_id = orders.claim_key(user_id, idempotency_key, order_id, fingerprint, now)
     new = NewOrder(
-        order_id=new_id(),
+        order_id=order_id,
         user_id=user_id,
         items=items,
         currency=currency,
         payment_token=payment_token,
         correlation_id=correlation_id,
         placed_at=now,
-        idempotency_key=idempotency_key,
     )
     intake.send(new)
     return new
 
 
 def record_order(new: NewOrder, orders: OrderRepository) -> Recorded:
-    """Write the order with its ``OrderPlaced`` event; a redelivered message, or another order under
-    the same Idempotency-Key, changes nothing."""
+    """Write the order with its ``OrderPlaced`` event; a redelivered (or re-queued) message changes
+    nothing."""
     order = Order.place(new)
     placed = OrderPlaced(
         order_id=order.order_id,
@@ -52,4 +62,11 @@ def record_order(new: NewOrder, orders: OrderRepository) -> Recorded:
         total=order.total,
     )
     event = Envelope.wrap(placed, correlation_id=new.correlation_id)
-    return orders.add_order(order, event, idempotency_key=new.idempotency_key)
+    return orders.add_order(order, event)
+
+
+def order_fingerprint(items: list[OrderLine], currency: str, payment_token: str) -> str:
+    """What makes two orders under one Idempotency-Key the same order."""
+    lines = [[line.sku, line.quantity, str(line.unit_price)] for line in items]
+    canonical = json.dumps([lines, currency, payment_token], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -21,7 +21,6 @@ class Recorded(StrEnum):
     ADDED = "ADDED"
     ALREADY_RECORDED = "ALREADY_RECORDED"  # a redelivered intake message
     USER_GONE = "USER_GONE"  # no active profile copy any more: the user was deleted after acceptance
-    KEY_ALREADY_USED = "KEY_ALREADY_USED"  # another order under the same Idempotency-Key came first
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,13 @@ class OrdersPage:
 class OrderRepository(Protocol):
     def get_profile(self, user_id: str) -> Profile | None: ...
 
-    def add_order(self, order: Order, event: Envelope, *, idempotency_key: str | None = None) -> Recorded:
-        """Write a new order and its event, once; only while the user's profile copy is active, and
-        only if no other order was recorded under ``idempotency_key`` within its window."""
+    def add_order(self, order: Order, event: Envelope) -> Recorded:
+        """Write a new order and its event, once; only while the user's profile copy is active."""
+
+    def claim_key(self, user_id: str, key: str, order_id: str, fingerprint: str, now: datetime) -> str:
+        """Let the caller's ``key`` name ``order_id`` for its window, unless it names an order
+        already: returns the order id it names. Raises ``KeyUsedForAnotherOrder`` when that order's
+        ``fingerprint`` differs."""
 
     def get_order(self, user_id: str, order_id: str) -> Order | None: ...
 

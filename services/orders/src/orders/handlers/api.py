@@ -20,7 +20,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from orders.adapters.intake_queue import SqsIntakeQueue
 from orders.adapters.orders_table import OrdersTable
 from orders.domain import cancelling, placing, reading
-from orders.domain.model import InvalidTransition, NoProfile, NotAllowed, OrderNotFound
+from orders.domain.model import (
+    InvalidTransition,
+    KeyUsedForAnotherOrder,
+    NoProfile,
+    NotAllowed,
+    OrderNotFound,
+)
 from orders.domain.ports import StatusConflict
 from orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -215,8 +221,9 @@ def _bad_cursor(error: InvalidCursor) -> Response:
     raise BadRequestError("Invalid cursor")
 
 
-@app.exception_handler(IdempotencyValidationError)
-def _key_reused(error: IdempotencyValidationError) -> Response:
+# Powertools' record refuses a reuse while it lasts; the key's claim in the orders table after.
+@app.exception_handler([IdempotencyValidationError, KeyUsedForAnotherOrder])
+def _key_reused(error: Exception) -> Response:
     raise ConflictError("This Idempotency-Key was already used with a different order")
 
 
