@@ -38,6 +38,8 @@ _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 
 Invoke = Callable[[str, dict[str, Any]], Any]  # (function name, event) -> what the handler returned
 HEALTH_PATH = "/health"
+MAX_HEADER_FIELDS = 100  # http.client's limits
+MAX_LINE_BYTES = 65536
 
 
 @dataclass
@@ -162,6 +164,47 @@ def _reply(result: Any) -> Reply:
     return Reply(status, payload, headers)
 
 
+class _BadHeaders(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Headers:
+    """A request's header fields in order, looked up by name whatever its case (the first wins)."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+        self._first: dict[str, str] = {}
+        for name, value in fields:
+            self._first.setdefault(name.lower(), value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._first.get(name.lower(), default)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+
+def _header_fields(rfile: Any) -> list[tuple[str, str]]:
+    """The header block, ``name: value`` lines up to the empty one, with http.client's limits.
+    http.server reads it with the e-mail parser, a quarter of the gateway's time per request."""
+    fields: list[tuple[str, str]] = []
+    while True:
+        line = rfile.readline(MAX_LINE_BYTES + 1)
+        if len(line) > MAX_LINE_BYTES:
+            raise _BadHeaders(431, "Header line too long")
+        if line in (b"\r\n", b"\n", b""):
+            return fields
+        if len(fields) == MAX_HEADER_FIELDS:
+            raise _BadHeaders(431, "Too many headers")
+        name, colon, value = line.decode("iso-8859-1").partition(":")
+        # No space before the colon, no folded continuation line (RFC 9112 lets a server refuse both).
+        if not colon or not name or name != name.strip():
+            raise _BadHeaders(400, "Bad header line")
+        fields.append((name, value.strip()))
+
+
 def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
     """Start serving ``gateway`` in a daemon thread; the caller stops it with ``shutdown()``."""
 
@@ -195,6 +238,40 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 )
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
+
+        def parse_request(self) -> bool:
+            """The base class's, for HTTP/1.0 and 1.1, with the header block read by
+            ``_header_fields``: requests per second rose by a quarter."""
+            # Errors answer as HTTP/1.1 (the base class would answer a bare body, as to HTTP/0.9).
+            self.command, self.request_version = None, "HTTP/1.1"
+            self.close_connection = True
+            self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+            words = self.requestline.split()
+            if not words:
+                return False
+            if len(words) != 3:
+                self.send_error(400, f"Bad request syntax ({self.requestline!r})")
+                return False
+            command, path, version = words
+            if version not in ("HTTP/1.0", "HTTP/1.1"):
+                status = 505 if version.startswith("HTTP/") else 400
+                self.send_error(status, f"Unsupported version {version!r}")
+                return False
+            self.command, self.request_version = command, version
+            # As the base class: '//x' could read as a host to a client that follows it.
+            self.path = "/" + path.lstrip("/") if path.startswith("//") else path
+            try:
+                self.headers = _Headers(_header_fields(self.rfile))
+            except _BadHeaders as error:
+                self.send_error(error.status, str(error))
+                return False
+            connection = (self.headers.get("connection") or "").lower()
+            self.close_connection = connection == "close" or (
+                version == "HTTP/1.0" and connection != "keep-alive"
+            )
+            if (self.headers.get("expect") or "").lower() == "100-continue" and version == "HTTP/1.1":
+                return self.handle_expect_100()
+            return True
 
         def __getattr__(self, name: str) -> Any:
             # Any other method (TRACE, PROPFIND...) is routed too: API Gateway answers 404, not 501.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devtools.apigw import Route
-from devtools.gateway import Gateway, Reply
+from devtools.gateway import Gateway, Reply, serve
 from devtools.jwt_local import JwtAuthorizer, SigningKey, mint
 
 ISSUER = "https://issuer.example"
@@ -217,4 +218,96 @@ def test_the_signing_key_file_is_the_only_trust_anchor(
     reply = gateway.handle("GET", "/users/u1", _bearer(stranger), b"")
 
     assert reply.status == 401
+    assert handlers.events == []
+
+
+# -- over HTTP: the gateway's own reading of requests (devtools.gateway.serve) ---------------------
+
+
+@pytest.fixture
+def server(gateway: Gateway) -> Any:
+    served = serve(gateway, "127.0.0.1", 0)
+    yield served.server_address
+    served.shutdown()
+
+
+def _exchange(address: Any, raw: bytes, *, responses: int = 1) -> tuple[list[bytes], bool]:
+    """Send ``raw`` on one connection; the responses read, and whether the server then closed it."""
+    with socket.create_connection(address, timeout=5) as connection:
+        connection.sendall(raw)
+        stream = connection.makefile("rb")
+        replies = []
+        for _ in range(responses):
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                head += stream.readline()
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            replies.append(head + stream.read(length))
+        connection.settimeout(0.5)
+        try:
+            closed = stream.read(1) == b""
+        except TimeoutError:
+            closed = False
+        return replies, closed
+
+
+def test_a_keep_alive_connection_carries_requests_with_their_headers_and_bodies(server, handlers):
+    first = b"POST /ping HTTP/1.1\r\nHost: x\r\nX-Trace: a\r\nx-trace: b\r\nContent-Length: 4\r\n\r\nping"
+    second = b"POST /ping HTTP/1.1\r\nHOST: x\r\ncontent-length: 0\r\n\r\n"
+
+    replies, closed = _exchange(server, first + second, responses=2)
+
+    assert [reply.split(b" ", 2)[1] for reply in replies] == [b"200", b"200"]
+    assert not closed
+    [(_, event), _] = handlers.events
+    assert base64.b64decode(event["body"]) == b"ping" if event["isBase64Encoded"] else event["body"] == "ping"
+    assert event["headers"]["x-trace"] == "a,b"  # repeated fields joined, as API Gateway does
+
+
+@pytest.mark.parametrize(
+    ("request_head", "closes"),
+    [
+        (b"POST /ping HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", True),
+        (b"POST /ping HTTP/1.0\r\nContent-Length: 0\r\n\r\n", True),
+        (b"POST /ping HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", False),
+    ],
+    ids=["1.1 close", "1.0", "1.0 keep-alive"],
+)
+def test_the_connection_closes_when_the_request_says_so(server, request_head, closes):
+    replies, closed = _exchange(server, request_head)
+
+    assert replies[0].startswith(b"HTTP/1.1 200")
+    assert closed is closes
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /ping\r\n\r\n", b"400"),
+        (b"GET /ping HTTP/2.0\r\n\r\n", b"505"),
+        (b"GET /ping SPDY/3\r\n\r\n", b"400"),
+        (b"GET /ping HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
+        (b"GET /ping HTTP/1.1\r\nX-Long : spaced\r\n\r\n", b"400"),
+        (b"GET /ping HTTP/1.1\r\nX-A: one\r\n folded\r\n\r\n", b"400"),
+        (b"GET /ping HTTP/1.1\r\n" + b"X-N: n\r\n" * 101 + b"\r\n", b"431"),
+        (b"GET /ping HTTP/1.1\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n", b"431"),
+    ],
+    ids=[
+        "no version",
+        "HTTP/2",
+        "not HTTP",
+        "no colon",
+        "space before colon",
+        "folded",
+        "101 fields",
+        "huge line",
+    ],
+)
+def test_a_malformed_request_head_gets_its_4xx_or_505_and_the_connection_closes(
+    server, handlers, raw, status
+):
+    replies, closed = _exchange(server, raw)
+
+    assert replies[0].split(b" ", 2)[1] == status
+    assert closed
     assert handlers.events == []
