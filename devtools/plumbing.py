@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import traceback
 from collections import Counter
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
@@ -134,6 +135,11 @@ class Plumbing:
     specs: dict[str, FunctionSpec] = field(init=False)
     mappings: list[EventSourceMapping] = field(init=False)
 
+    # One handler at a time: moto runs each execution's Lambda tasks in a thread of its own, beside
+    # the deliveries of the calling thread, and moto is not thread-safe (a transaction deep-copies
+    # the table it writes: another write in the meantime fails it with "dictionary changed size").
+    lock: ClassVar[threading.RLock] = threading.RLock()
+
     def __post_init__(self) -> None:
         self.specs = functions(self.stacks)
         self.mappings = [m for m in event_source_mappings(self.stacks, self.specs) if m.enabled]
@@ -153,7 +159,8 @@ class Plumbing:
 
     def invoke(self, function_name: str, event: Any) -> Any:
         """Invoke a function's handler as Lambda would (exceptions propagate)."""
-        return self.handler(function_name)(event, self.specs[function_name].context())
+        with self.lock:
+            return self.handler(function_name)(event, self.specs[function_name].context())
 
     def _deliver(self, mapping: EventSourceMapping, records: list[dict]) -> set[str] | None:
         """Invoke with a batch; returns the failed item identifiers, or None when everything failed."""

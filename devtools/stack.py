@@ -156,10 +156,9 @@ def _service_of_the_invocation(record: logging.LogRecord) -> bool:
 
 
 class LocalPlumbing(Plumbing):
-    """Plumbing whose handlers share the process with the gateway's: one invocation at a time,
-    each under its own function's environment."""
-
-    lock = threading.RLock()
+    """Plumbing whose handlers share the process with the gateway's: one invocation at a time (the
+    plumbing's lock, which the gateway's threads take too), each under its own function's
+    environment."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
