@@ -1,5 +1,6 @@
-"""The sample events in events/ (for `serverless invoke local`): one per function at least, each
-accepted by its handler on moto, in the order the flow produces them."""
+"""The sample events in events/ (for `serverless invoke local`), each accepted by its handler on
+moto, in the order the flow produces them (tests/infra/test_sample_events.py checks that every
+function and route has one)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from devtools.apigw import routes
 from orders.domain.model import OrderNotPending
 from orders.domain.ports import PaymentDeclined
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
-API_EVENTS = ("place_order", "get_order", "cancel_order", "list_orders")
 
 
 def sample(name: str) -> dict:
     return json.loads((EVENTS / f"{name}.json").read_text())
-
-
-def test_every_function_has_a_sample_and_the_http_ones_name_real_routes(stacks):
-    functions = {
-        stacks.resolve("orders", props["FunctionName"]).removeprefix("shop-orders-dev-")
-        for _, props in stacks.templates["orders"].of_type("AWS::Lambda::Function")
-    }
-    files = {path.stem for path in EVENTS.glob("*.json")}
-    assert {name.replace("_", "-") for name in files - set(API_EVENTS)} | {"api"} == functions
-    route_keys = {route.route_key for route in routes(stacks) if route.service == "orders"}
-    assert {sample(name)["routeKey"] for name in API_EVENTS} == route_keys
 
 
 def test_the_samples_run_through_their_handlers(aws, lambda_function):
