@@ -30,7 +30,7 @@ from aws_lambda_powertools.event_handler.exceptions import (
     ServiceError,
 )
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from shared.events.envelope import new_id
@@ -42,6 +42,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "NotFoundError",
+    "PageLimit",
     "RequestBody",
     "UserId",
     "authorize_user",
@@ -58,6 +59,9 @@ ADMIN_GROUP = "admin"
 # long or odd id in a path is a 422, never a failed write; no '#', the keys' separator.
 USER_ID_PATTERN = r"^[A-Za-z0-9_.@:-]{1,128}$"
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id (the `sub` of their token)")]
+_USER_ID = re.compile(USER_ID_PATTERN)
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+"""The ``limit`` of every paginated route: 1 to 100 items a page."""
 
 
 class ConflictError(ServiceError):
@@ -96,7 +100,7 @@ def caller_of(app: APIGatewayHttpResolver) -> Caller:
     if not subject:
         # The JWT authorizer guarantees a token; a route without one is a wiring error.
         raise ForbiddenError("No authenticated caller")
-    if not re.fullmatch(USER_ID_PATTERN, str(subject)):
+    if not _USER_ID.fullmatch(str(subject)):
         raise ForbiddenError("The token's subject is not a user id this API accepts")
     return Caller(user_id=str(subject), is_admin=ADMIN_GROUP in _groups(claims.get("cognito:groups")))
 

@@ -9,7 +9,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from notifications.adapters.notification_log import DynamoNotificationLog
 from notifications.domain.models import NotificationPage
-from shared.http import BadRequestError, UserId, authorize_user, caller_of, create_resolver, http_entrypoint
+from shared.http import (
+    BadRequestError,
+    PageLimit,
+    UserId,
+    authorize_user,
+    caller_of,
+    create_resolver,
+    http_entrypoint,
+)
 from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
 from shared.settings import Settings
 
@@ -38,7 +46,7 @@ notification_log = DynamoNotificationLog(
 )
 def list_notifications(
     user_id: UserId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: PageLimit = 20,
     cursor: Annotated[str | None, Query(min_length=1, max_length=200, description=CURSOR_DESCRIPTION)] = None,
 ) -> NotificationPage:
     authorize_user(caller_of(app), user_id)

@@ -44,6 +44,7 @@ from shared.http import (
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    PageLimit,
     UserId,
     caller_of,
     create_resolver,
@@ -181,7 +182,7 @@ def cancel_order(order_id: OrderId) -> OrderView:
 )
 def list_user_orders(
     user_id: UserId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: PageLimit = 20,
     cursor: Annotated[str | None, Query(max_length=512, description=CURSOR_DESCRIPTION)] = None,
 ) -> OrdersPageView:
     page = reading.list_orders(user_id, caller_of(app), limit=limit, cursor=cursor, orders=orders)
