@@ -141,7 +141,7 @@ def create_resolver() -> APIGatewayHttpResolver:
 def _correlation_id(event: Mapping[str, Any]) -> str:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     candidate = headers.get(CORRELATION_HEADER, "")
-    if _VALID_CORRELATION_ID.match(candidate):
+    if _VALID_CORRELATION_ID.fullmatch(candidate):
         return candidate
     return (event.get("requestContext") or {}).get("requestId") or new_id()
 
