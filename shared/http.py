@@ -52,6 +52,9 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 16 * 1024
+# No request model nests more than a few levels. The bound is ours, not the parser's: how deep
+# json.loads recurses before a RecursionError changed with Python 3.12 (5,000 levels now parse).
+MAX_JSON_DEPTH = 32
 CORRELATION_HEADER = "x-correlation-id"
 _VALID_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 ADMIN_GROUP = "admin"
@@ -160,8 +163,8 @@ def _body_problem(event: Mapping[str, Any]) -> tuple[int, str, str] | None:
     """Why the body cannot be a JSON object, checked before any route sees it; ``None`` if it can.
 
     Strict where Python's parser is lenient or fails badly: UTF-8 only, no NaN/Infinity, no
-    nesting deeper than the parser's recursion limit, no integer beyond its digit limit, an object
-    at the top (not a list whose first element would be validated alone).
+    nesting deeper than ``MAX_JSON_DEPTH``, no integer beyond its digit limit, an object at the top
+    (not a list whose first element would be validated alone).
     """
     body = event.get("body")
     if not body:
@@ -177,9 +180,24 @@ def _body_problem(event: Mapping[str, Any]) -> tuple[int, str, str] | None:
         return 400, "json_invalid", "Request body is not UTF-8 JSON"
     except (ValueError, RecursionError):  # JSONDecodeError, NaN, digit limit; nesting
         return 400, "json_invalid", "Request body is not valid JSON"
+    if _depth(document) > MAX_JSON_DEPTH:
+        return 400, "json_invalid", f"Request body is nested deeper than {MAX_JSON_DEPTH} levels"
     if not isinstance(document, dict):
         return 422, "model_attributes_type", "Request body must be a JSON object"
     return None
+
+
+def _depth(document: Any) -> int:
+    """How deeply arrays and objects nest in a parsed document (iterative: no recursion limit)."""
+    deepest, pending = 0, [(document, 0)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, level + 1)
+            pending.extend(
+                (child, level + 1) for child in (value.values() if isinstance(value, dict) else value)
+            )
+    return deepest
 
 
 def _body_error(status: int, error_type: str, message: str) -> dict[str, Any]:

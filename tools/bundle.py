@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements" / "lambda.txt"
 CACHE = ROOT / ".cache" / "lambda-deps"
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
-# The python3.11 runtime ships boto3 with its whole dependency tree.
+# The python3 runtimes ship boto3 with its whole dependency tree.
 PROVIDED_BY_RUNTIME = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "python_dateutil", "urllib3", "six"}
 )
@@ -158,7 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, required=True)
     parser.add_argument("--architecture", choices=sorted(PLATFORMS), required=True)
-    parser.add_argument("--runtime", required=True, help="e.g. python3.11")
+    parser.add_argument("--runtime", required=True, help="e.g. python3.13")
     args = parser.parse_args()
     python_version = args.runtime.removeprefix("python")
     here = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -54,7 +54,7 @@ print(json.dumps(created))
 
 
 def lambda_environment(spec: FunctionSpec, code: Path, runtime: Path) -> dict[str, str]:
-    """What the python3.11 runtime sets for a function, then the function's own variables."""
+    """What the Python runtime sets for a function, then the function's own variables."""
     return {
         "PATH": os.environ["PATH"],
         "LANG": "en_US.UTF-8",
@@ -62,7 +62,7 @@ def lambda_environment(spec: FunctionSpec, code: Path, runtime: Path) -> dict[st
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAMBDA_TASK_ROOT": str(code),
         "LAMBDA_RUNTIME_DIR": str(runtime),
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "AWS_LAMBDA_FUNCTION_NAME": spec.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -179,7 +179,7 @@ def _offline_service(
     event: dict[str, Any] = {"method": method, "path": path}
     provider: dict[str, Any] = {
         "name": "aws",
-        "runtime": "python3.11",
+        "runtime": "python3.13",
         "region": "us-east-1",
         "environment": environment,
     }

@@ -1,5 +1,5 @@
 """The deployment zips as Lambda sees them: unpacked into a read-only directory, next to a folder
-holding only what the python3.11 runtime provides (boto3 and its dependencies)."""
+holding only what the Python runtime provides (boto3 and its dependencies)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
@@ -48,10 +48,7 @@ class EventMetadata(BaseModel):
     producer: str = Field(min_length=1)
 
 
-E = TypeVar("E", bound=DomainEvent)
-
-
-class Envelope(BaseModel, Generic[E]):
+class Envelope[E: DomainEvent](BaseModel):
     """``detail`` of an EventBridge event: metadata plus the typed payload."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")

@@ -1,9 +1,12 @@
 """What deploys: every service packages offline, and cfn-lint finds nothing in what it packaged."""
 
+import datetime
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import cfnlint
 import pytest
 import yaml
 
@@ -21,6 +24,40 @@ def test_every_service_packaged_a_template_and_its_artifact(service):
     if service != "bus":
         assert functions, f"{service} packages no function"
         assert (template_path(service).parent / f"shop-{service}.zip").exists()
+
+
+# AWS's own runtime lifecycle, as cfn-lint ships it (updated with each cfn-lint release).
+RUNTIME_LIFECYCLE = json.loads(
+    (Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "LmbdRuntimeLifecycle.json").read_text()
+)
+
+
+def runtimes_within_a_year_of_deprecation(runtimes: set[str], today: datetime.date) -> list[str]:
+    horizon = today + datetime.timedelta(days=365)
+    deprecated = {runtime: RUNTIME_LIFECYCLE.get(runtime, {}).get("deprecated") for runtime in runtimes}
+    return sorted(
+        f"{runtime} (deprecated {date or 'unknown to cfn-lint'})"
+        for runtime, date in deprecated.items()
+        if date is None or datetime.date.fromisoformat(date) <= horizon
+    )
+
+
+def test_no_function_runs_on_a_runtime_within_a_year_of_its_deprecation():
+    runtimes = {
+        properties["Runtime"]
+        for service in SERVICES
+        for _, properties in load_template(service).of_type("AWS::Lambda::Function")
+    }
+    assert runtimes
+    assert not runtimes_within_a_year_of_deprecation(runtimes, datetime.date.today())
+
+
+def test_the_runtime_check_flags_a_runtime_near_or_past_its_end():
+    assert runtimes_within_a_year_of_deprecation({"python3.11"}, datetime.date(2026, 7, 1))
+    assert not runtimes_within_a_year_of_deprecation({"python3.11"}, datetime.date(2026, 6, 1))
+    assert runtimes_within_a_year_of_deprecation({"python3.13"}, datetime.date(2028, 7, 1))
+    assert not runtimes_within_a_year_of_deprecation({"python3.13"}, datetime.date(2028, 6, 1))
+    assert runtimes_within_a_year_of_deprecation({"python9.9"}, datetime.date(2026, 1, 1))
 
 
 def test_cfn_lint_finds_nothing_but_the_framework_warning():

@@ -18,7 +18,7 @@ from devtools.lambda_runtime import functions
 from devtools.template import SERVICES, template_path
 
 APP_SERVICES = [s for s in SERVICES if s != "bus"]
-# What the python3.11 Lambda runtime itself provides next to the code.
+# What the Python Lambda runtime itself provides next to the code.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 

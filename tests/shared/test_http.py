@@ -80,6 +80,9 @@ def test_correlation_id_defaults_to_the_request_id():
         ('{"name": "w", "size": NaN}', 400, None),
         ('{"name": "w", "size": ' + "9" * 5000 + "}", 400, None),
         ('{"name": ' + "[" * 5000 + "]" * 5000 + ', "size": 1}', 400, None),
+        # MAX_JSON_DEPTH levels (the object and 31 arrays) reach validation; one more is refused.
+        ('{"name": ' + "[" * 31 + "]" * 31 + ', "size": 1}', 422, "name"),
+        ('{"name": ' + "[" * 32 + "]" * 32 + ', "size": 1}', 400, None),
     ],
 )
 def test_bad_input_gets_a_4xx_json_error_naming_the_field(body, status, field):
