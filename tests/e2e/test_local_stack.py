@@ -280,6 +280,36 @@ def test_orders_reach_their_final_status_and_their_notifications(stack: LocalSta
     assert sum(point["DeliveryAttempts"] for point in emails) >= 4
 
 
+def test_a_user_who_deleted_the_profile_signs_up_again_and_orders(stack: LocalStack) -> None:
+    gina = stack.token("gina")
+    assert (
+        stack.request("POST", "/users", token=gina, body={"email": "gina@example.com", "name": "G"}).status
+        == 201
+    )
+    _place_order(stack, gina, "tok_ok")
+    assert stack.request("DELETE", "/users/gina", token=gina).status == 204
+
+    def profile_copy() -> Any:
+        return stack.request("GET", "/users/gina/orders", token=gina).body["profile"]
+
+    _wait_until(lambda: profile_copy() is None or None, 15, "the deletion to reach the orders service")
+    again = {"email": "gina@new.example", "name": "G"}
+    assert stack.request("POST", "/users", token=gina, body=again).status == 201
+    _wait_until(
+        lambda: (profile_copy() or {}).get("email") == "gina@new.example" or None, 15, "the new profile"
+    )
+
+    order_id = _place_order(stack, gina, "tok_ok")
+
+    def status() -> str | None:
+        reply = stack.request("GET", f"/orders/{order_id}", token=gina)
+        return (
+            reply.body["status"] if reply.status == 200 and reply.body["status"] in FINAL_STATUSES else None
+        )
+
+    assert _wait_until(status, 30, "the order of the new profile to end", interval=0.5) == "CONFIRMED"
+
+
 def test_invoke_local_resolves_the_environment_the_stack_gives_each_function(stack: LocalStack) -> None:
     """``serverless invoke local`` resolves ``Ref`` and ``Fn::ImportValue`` variables by asking
     CloudFormation; the stack's AWS endpoint must give the values its own handlers run with."""

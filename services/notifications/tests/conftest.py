@@ -40,7 +40,14 @@ class Events:
         return self._wrap(event)
 
     def user_updated(
-        self, user_id: str = "u1", *, email: str, name: str = "Ann", version: int = 2, at: datetime = T0
+        self,
+        user_id: str = "u1",
+        *,
+        email: str,
+        name: str = "Ann",
+        version: int = 2,
+        at: datetime = T0,
+        life: datetime = T0,
     ) -> Envelope:
         event = UserUpdated(
             user_id=user_id,
@@ -49,11 +56,14 @@ class Events:
             version=version,
             changed_fields=["email"],
             updated_at=at,
+            created_at=life,
         )
         return self._wrap(event)
 
-    def user_deleted(self, user_id: str = "u1", *, at: datetime = T0 + timedelta(days=1)) -> Envelope:
-        return self._wrap(UserDeleted(user_id=user_id, deleted_at=at))
+    def user_deleted(
+        self, user_id: str = "u1", *, at: datetime = T0 + timedelta(days=1), life: datetime = T0
+    ) -> Envelope:
+        return self._wrap(UserDeleted(user_id=user_id, deleted_at=at, created_at=life))
 
     def order_confirmed(self, user_id: str = "u1", order_id: str = "o1") -> Envelope:
         event = OrderConfirmed(

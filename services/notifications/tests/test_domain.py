@@ -1,9 +1,9 @@
 """The domain without AWS: what each event sends to whom, and the claim protocol as the service
-drives it (in-memory ports). Which profile change wins: test_profile_copy.py."""
+drives it (in-memory ports). Which profile change wins: tests/shared/test_profile_copy.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,16 +14,15 @@ from notifications.domain.models import (
     DeliveryInProgress,
     Notification,
     Outcome,
-    Profile,
     RecipientUnknown,
     Status,
     UnsupportedEvent,
 )
-from notifications.domain.profiles import supersedes
 from notifications.domain.service import NotificationService
 from notifications.domain.templates import TEMPLATES, Email, render
 from shared.events.envelope import Envelope
 from shared.events.orders import OrderPlaced
+from shared.profile_copy import ProfileChange, ProfileCopy, apply_change
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -50,14 +49,13 @@ def test_every_template_renders_one_line_subjects():
 
 class MemoryProfiles:
     def __init__(self) -> None:
-        self.copies: dict[str, Profile] = {}
+        self.copies: dict[str, ProfileCopy] = {}
 
-    def save(self, change: Profile) -> Profile:
-        if supersedes(change, self.copies.get(change.user_id)):
-            self.copies[change.user_id] = change
-        return self.copies[change.user_id]
+    def save(self, change: ProfileChange) -> ProfileCopy:
+        copy = self.copies[change.user_id] = apply_change(self.copies.get(change.user_id), change)
+        return copy
 
-    def get(self, user_id: str) -> Profile | None:
+    def get(self, user_id: str) -> ProfileCopy | None:
         return self.copies.get(user_id)
 
 
@@ -207,7 +205,7 @@ def test_a_failed_send_releases_the_claim_and_the_retry_sends_what_was_recorded(
     first_id = held.notification.id
 
     mailer.failing = False
-    profiles.copies["u1"] = replace(profiles.copies["u1"], name="Renamed", version=9)
+    profiles.copies["u1"] = profiles.copies["u1"].model_copy(update={"name": "Renamed", "version": 9})
     assert service.handle(confirmed, lease=LEASE) is Outcome.SENT  # at once: the claim was released
 
     assert log.held[confirmed.metadata.event_id].notification.id == first_id

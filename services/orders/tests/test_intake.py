@@ -45,8 +45,8 @@ def test_a_bad_message_fails_alone_and_the_rest_of_the_batch_is_recorded(
     assert table("USER#u1", f"ORDER#{order_id}")["status"] == {"S": "PENDING"}
 
 
-def test_an_order_of_a_user_deleted_meanwhile_is_dropped(
-    profile, place, sqs_records, process_intake, publish_user_event, plumbing, table, outbox
+def test_an_order_of_a_user_deleted_meanwhile_ends_cancelled_with_its_reason(
+    profile, place, sqs_records, process_intake, publish_user_event, plumbing, call_api, outbox
 ):
     profile("u1")
     order_id = place()
@@ -55,9 +55,17 @@ def test_an_order_of_a_user_deleted_meanwhile_is_dropped(
     plumbing.deliver_queues()  # sync-profiles marks the profile deleted (the intake message is in flight)
 
     assert process_intake({"Records": records}) == {"batchItemFailures": []}
+    assert process_intake({"Records": records}) == {"batchItemFailures": []}  # redelivered
 
-    assert table("USER#u1", f"ORDER#{order_id}") is None
-    assert outbox() == []
+    order = call_api("GET", f"/orders/{order_id}").body
+    assert order["status"] == "CANCELLED"
+    assert [(entry["status"], entry["reason"]) for entry in order["history"]] == [
+        ("PENDING", None),
+        ("CANCELLED", "User deleted"),
+    ]
+    [cancelled] = outbox()  # no OrderPlaced: nothing to fulfil
+    assert cancelled["detail_type"] == "OrderCancelled"
+    assert cancelled["detail"]["data"] == {"order_id": order_id, "user_id": "u1", "reason": "User deleted"}
 
 
 def test_an_intake_message_that_keeps_failing_ends_in_the_dead_letter_queue(aws, plumbing):

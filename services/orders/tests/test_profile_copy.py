@@ -60,10 +60,56 @@ def test_user_deleted_cancels_open_orders_once_and_keeps_a_tombstone(
     assert {e["detail"]["metadata"]["correlation_id"] for e in cancellations} == {"corr-deleted-u1"}
 
     tombstone = table("USER#u1", "PROFILE")
-    assert "deleted_at" in tombstone
+    assert tombstone["deleted"] == {"BOOL": True}
     assert "email" not in tombstone
     assert "name" not in tombstone
     assert call_api("GET", "/users/u1/orders").body["profile"] is None
+
+
+def test_a_user_who_signs_up_again_after_deleting_the_profile_orders_again(
+    profile, place, plumbing, publish_user_event, call_api, order_request
+):
+    profile("u1")
+    first = place()
+    plumbing.drain()
+    publish_user_event("deleted", "u1")
+    plumbing.deliver_queues()
+    assert call_api("POST", "/orders", body=order_request).status == 409
+
+    publish_user_event("created", "u1", email="again@example.com")  # the same sub, a new profile
+    plumbing.deliver_queues()
+    again = place()
+    plumbing.drain()
+
+    page = call_api("GET", "/users/u1/orders").body
+    assert page["profile"] == {"user_id": "u1", "email": "again@example.com", "name": "U1"}
+    assert [(o["order_id"], o["status"]) for o in page["orders"]] == [
+        (again, "CONFIRMED"),
+        (first, "CONFIRMED"),
+    ]
+
+
+def test_late_events_of_the_deleted_profile_leave_the_new_one_and_its_orders_alone(
+    profile, place, plumbing, publish_user_event, hold_back_fulfilment, call_api, table
+):
+    profile("u1")
+    late_update = publish_user_event("updated", "u1", version=2, name="Old")
+    late_deletion = publish_user_event("deleted", "u1")
+    plumbing.deliver_queues()
+    publish_user_event("created", "u1", name="New")
+    plumbing.deliver_queues()
+    hold_back_fulfilment()
+    open_order = place()
+    plumbing.deliver_queues()
+
+    # Both events of the first profile arrive again (a redelivery, an archive replay).
+    boto3.client("events").put_events(
+        Entries=[late_update.to_entry("shop-dev"), late_deletion.to_entry("shop-dev")]
+    )
+    plumbing.deliver_queues()
+
+    assert table("USER#u1", "PROFILE")["name"] == {"S": "New"}
+    assert call_api("GET", f"/orders/{open_order}").body["status"] == "PENDING"
 
 
 def test_an_event_the_service_cannot_read_fails_its_record_only(

@@ -3,18 +3,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
-from notifications.adapters.keys import (
-    EVENT_SK,
-    NOTIFICATION_PREFIX,
-    event_pk,
-    parse_timestamp,
-    timestamp,
-    user_pk,
-)
+from notifications.adapters.keys import EVENT_SK, NOTIFICATION_PREFIX, event_pk
 from notifications.domain.models import (
     AlreadySent,
     Claim,
@@ -24,9 +16,9 @@ from notifications.domain.models import (
     Status,
 )
 from shared.events.envelope import new_id
+from shared.keys import ULID, parse_timestamp, timestamp, user_pk
 from shared.pagination import decode_cursor, encode_cursor
 
-_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _STATUS = {"#status": "status"}  # a reserved word in DynamoDB expressions
 
 
@@ -180,7 +172,7 @@ class DynamoNotificationLog:
         if cursor is not None:
             request["ExclusiveStartKey"] = {
                 "PK": {"S": user_pk(user_id)},
-                "SK": {"S": NOTIFICATION_PREFIX + decode_cursor(cursor, _ULID)},
+                "SK": {"S": NOTIFICATION_PREFIX + decode_cursor(cursor, ULID)},
             }
         items = self._client.query(**request)["Items"]
         notifications = [_notification(item) for item in items[:limit]]

@@ -29,17 +29,16 @@ from notifications.domain.models import (
     Channel,
     Notification,
     Outcome,
-    Profile,
     RecipientUnknown,
     Status,
     UnsupportedEvent,
 )
-from notifications.domain.ports import Mailer, NotificationLog, ProfileCopy
-from notifications.domain.profiles import profile_change
+from notifications.domain.ports import Mailer, NotificationLog
 from notifications.domain.templates import render
 from shared.events.envelope import Envelope, new_id, utc_now
 from shared.events.orders import OrderCancelled, OrderConfirmed, OrderFailed
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
+from shared.profile_copy import ProfileCopies, ProfileCopy, profile_change
 
 CONSUMED_EVENTS = (UserCreated, UserUpdated, UserDeleted, OrderConfirmed, OrderFailed, OrderCancelled)
 """Every event this service reads; its EventBridge rules route exactly these (a test checks)."""
@@ -48,7 +47,7 @@ CONSUMED_EVENTS = (UserCreated, UserUpdated, UserDeleted, OrderConfirmed, OrderF
 class NotificationService:
     def __init__(
         self,
-        profiles: ProfileCopy,
+        profiles: ProfileCopies,
         log: NotificationLog,
         mailer: Mailer,
         *,
@@ -75,14 +74,14 @@ class NotificationService:
                 return self._notify(self._recipient(event.user_id), event_id, template, values, lease)
         raise UnsupportedEvent(f"{envelope.detail_type} v{event.event_version} is not consumed here")
 
-    def _recipient(self, user_id: str) -> Profile:
+    def _recipient(self, user_id: str) -> ProfileCopy:
         profile = self._profiles.get(user_id)
         if profile is None:
             raise RecipientUnknown(f"no profile copy for user {user_id} yet")
         return profile
 
     def _notify(
-        self, recipient: Profile, event_id: str, template: str, values: dict[str, str], lease: timedelta
+        self, recipient: ProfileCopy, event_id: str, template: str, values: dict[str, str], lease: timedelta
     ) -> Outcome:
         if recipient.deleted or not recipient.email:
             return Outcome.RECIPIENT_DELETED

@@ -21,11 +21,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from notifications.adapters.dead_letters import DeadLetterQueue
 from notifications.adapters.mailer import SesMailer
 from notifications.adapters.notification_log import DynamoNotificationLog
-from notifications.adapters.profile_copy import DynamoProfileCopy
 from notifications.domain.models import UnsupportedEvent
 from notifications.domain.service import NotificationService
 from shared.consumer import EventRejected, parse_sqs_record
 from shared.observability import logger, metrics, tracer
+from shared.profile_copy_table import DynamoProfileCopy
 from shared.settings import Settings
 from shared.types import Email
 

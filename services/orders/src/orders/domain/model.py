@@ -1,4 +1,4 @@
-"""Orders, their lifecycle, and the copy of a user's profile the orders service keeps."""
+"""Orders and their lifecycle."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ __all__ = [
     "OrderNotFound",
     "OrderNotPending",
     "OrderStatus",
-    "Profile",
     "StatusEntry",
     "order_total",
 ]
@@ -157,20 +156,3 @@ class Order(BaseModel):
 
 def order_total(items: list[OrderLine]) -> Decimal:
     return sum((line.unit_price * line.quantity for line in items), Decimal("0"))
-
-
-class Profile(BaseModel):
-    """The orders service's copy of a user's profile, kept from the users service's events."""
-
-    model_config = ConfigDict(frozen=True)
-
-    user_id: str
-    email: str | None = None
-    name: str | None = None
-    version: int = 0
-    updated_at: datetime
-    deleted_at: datetime | None = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.deleted_at is None

@@ -52,11 +52,13 @@ from shared.http import (
 )
 from shared.observability import metrics
 from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
+from shared.profile_copy_table import DynamoProfileCopy
 
 app = create_resolver()
 settings = ApiSettings.load()
 dynamodb = boto3.client("dynamodb", region_name=settings.aws_region)
 orders = OrdersTable(dynamodb, settings.table_name)
+profiles = DynamoProfileCopy(dynamodb, settings.table_name)
 intake = SqsIntakeQueue(boto3.client("sqs", region_name=settings.aws_region), settings.intake_queue_url)
 idempotency = IdempotencyConfig(
     event_key_jmespath="[user_id, idempotency_key]",
@@ -85,6 +87,7 @@ def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | Non
         correlation_id=app.context["correlation_id"],
         now=utc_now(),
         orders=orders,
+        profiles=profiles,
         intake=intake,
         idempotency_key=idempotency_key,
     )

@@ -13,6 +13,7 @@ from orders.domain.placing import record_order
 from orders.domain.ports import Recorded
 from orders.entrypoints import lambda_entrypoint
 from orders.settings import OrdersSettings
+from shared.events.envelope import utc_now
 from shared.observability import bind_correlation_id, logger, metrics
 
 settings = OrdersSettings.load()
@@ -23,7 +24,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_message(record: SQSRecord) -> None:
     new = NewOrder.model_validate_json(record.body)
     bind_correlation_id(new.correlation_id)
-    outcome = record_order(new, orders)
+    outcome = record_order(new, now=utc_now(), orders=orders)
     logger.info("intake message processed", extra={"order_id": new.order_id, "outcome": outcome})
     if outcome is Recorded.ADDED:
         metrics.add_metric(name="OrdersPlaced", unit="Count", value=1)

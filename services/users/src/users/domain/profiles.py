@@ -169,6 +169,7 @@ def update_profile(
         version=updated.version,
         changed_fields=sorted(changes),
         updated_at=now,
+        created_at=updated.created_at,
     )
     repository.replace(current, updated, Envelope.wrap(event, correlation_id=correlation_id))
     return updated
@@ -178,5 +179,5 @@ def delete_profile(
     repository: ProfileRepository, user_id: str, *, correlation_id: str, now: datetime | None = None
 ) -> None:
     profile = get_profile(repository, user_id)
-    event = UserDeleted(user_id=user_id, deleted_at=now or utc_now())
+    event = UserDeleted(user_id=user_id, deleted_at=now or utc_now(), created_at=profile.created_at)
     repository.delete(profile, Envelope.wrap(event, correlation_id=correlation_id))
