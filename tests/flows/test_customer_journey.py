@@ -92,6 +92,13 @@ def test_sign_up_order_and_leave(api, plumbing, bus_recorder):
     assert set(bus_recorder.event_ids().values()) == {1}  # no event published twice
 
 
+ONE_BOOK = {
+    "items": [{"sku": "BOOK-1", "quantity": 1, "unit_price": "12.50"}],
+    "currency": "EUR",
+    "payment_token": "tok_ok",
+}
+
+
 def test_a_customer_who_left_signs_up_again_and_orders(api, plumbing):
     assert api("users", "POST", "/users", body={"email": "ann@example.com", "name": "Ann"})[0] == 201
     plumbing.drain()
@@ -101,16 +108,7 @@ def test_a_customer_who_left_signs_up_again_and_orders(api, plumbing):
     # The same sub signs up again: a new profile, which every copy takes over from the tombstone.
     assert api("users", "POST", "/users", body={"email": "ann@new.example", "name": "Ann"})[0] == 201
     plumbing.drain()
-    status, placed = api(
-        "orders",
-        "POST",
-        "/orders",
-        body={
-            "items": [{"sku": "BOOK-1", "quantity": 1, "unit_price": "12.50"}],
-            "currency": "EUR",
-            "payment_token": "tok_ok",
-        },
-    )
+    status, placed = api("orders", "POST", "/orders", body=ONE_BOOK)
     assert status == 202
     plumbing.drain()
 
@@ -129,16 +127,7 @@ def test_a_customer_who_left_signs_up_again_and_orders(api, plumbing):
 def test_an_order_accepted_just_before_its_user_left_ends_cancelled(api, plumbing, bus_recorder):
     assert api("users", "POST", "/users", body={"email": "ann@example.com", "name": "Ann"})[0] == 201
     plumbing.drain()
-    status, placed = api(
-        "orders",
-        "POST",
-        "/orders",
-        body={
-            "items": [{"sku": "BOOK-1", "quantity": 1, "unit_price": "12.50"}],
-            "currency": "EUR",
-            "payment_token": "tok_ok",
-        },
-    )
+    status, placed = api("orders", "POST", "/orders", body=ONE_BOOK)
     assert status == 202
     # The user leaves while the order waits in the intake queue; the deletion reaches orders first.
     every_mapping = plumbing.mappings
