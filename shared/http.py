@@ -33,8 +33,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict
 
+from shared.entrypoint import lambda_entrypoint
 from shared.events.envelope import new_id
-from shared.observability import bind_correlation_id, logger, metrics, tracer
+from shared.observability import bind_correlation_id, logger
 
 __all__ = [
     "BadRequestError",
@@ -215,9 +216,7 @@ def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BO
     """The Lambda entry point of an HTTP API function: correlation id in and out, body size limit,
     Powertools logging context, tracing and metrics."""
 
-    @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
-    @metrics.log_metrics
+    @lambda_entrypoint
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         correlation_id = _correlation_id(event)
         bind_correlation_id(correlation_id)

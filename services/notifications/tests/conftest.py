@@ -17,6 +17,7 @@ import pytest
 from moto.ses.models import ses_backends
 
 from devtools.apigw import http_event, jwt_claims
+from devtools.eventbridge import eventbridge_event
 from devtools.lambda_runtime import FunctionSpec
 from devtools.pytest_fixtures import item_reader
 from devtools.template import Stacks
@@ -113,7 +114,7 @@ def sqs_record(body: str, *, receive_count: int = 1) -> dict[str, Any]:
 
 def as_body(envelope: Envelope) -> str:
     """The message body a rule puts in the queue: the event as EventBridge delivers it."""
-    return json.dumps(envelope.as_eventbridge_event())
+    return json.dumps(eventbridge_event(envelope))
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def publish(lambda_function):
 def eventbridge(publish, monkeypatch) -> RefusingEventBridge:
     """The publisher's EventBridge client refuses what ``eventbridge.refused`` names (no backoff waits)."""
     client = RefusingEventBridge()
-    module = sys.modules["users.handlers.publish_events"]
+    module = sys.modules["shared.outbox_publisher"]
     monkeypatch.setattr(
         module, "publisher", EventPublisher(client, module.settings.event_bus_name, sleep=lambda _: None)
     )

@@ -16,9 +16,5 @@ class ApiSettings(OrdersSettings):
     idempotency_ttl_seconds: int = IDEMPOTENCY_WINDOW_SECONDS  # the intake's window, too
 
 
-class PublisherSettings(Settings):
-    event_bus_name: str
-
-
 class StarterSettings(Settings):
     state_machine_arn: str

@@ -24,7 +24,8 @@ from notifications.adapters.notification_log import DynamoNotificationLog
 from notifications.domain.models import UnsupportedEvent
 from notifications.domain.service import NotificationService
 from shared.consumer import EventRejected, parse_sqs_record
-from shared.observability import logger, metrics, tracer
+from shared.entrypoint import lambda_entrypoint
+from shared.observability import logger, metrics
 from shared.profile_copy_table import DynamoProfileCopy
 from shared.settings import Settings
 from shared.types import Email
@@ -72,9 +73,7 @@ def deliver_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
     metrics.add_metric(name=outcome.value, unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=deliver_record, processor=processor, context=context

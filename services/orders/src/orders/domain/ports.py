@@ -63,11 +63,6 @@ class IntakeQueue(Protocol):
     def send(self, order: NewOrder) -> None: ...
 
 
-class FulfilmentStarter(Protocol):
-    def start(self, order: Order) -> bool:
-        """Start the fulfilment of ``order``; False when it was started before."""
-
-
 @dataclass(frozen=True)
 class ChargeRequest:
     order_id: str  # also the provider's idempotency key: one order is charged at most once

@@ -11,8 +11,8 @@ from orders.adapters.orders_table import orders_table
 from orders.domain.model import NewOrder
 from orders.domain.placing import record_order
 from orders.domain.ports import Recorded
-from orders.entrypoints import lambda_entrypoint
 from orders.settings import OrdersSettings
+from shared.entrypoint import lambda_entrypoint
 from shared.events.envelope import utc_now
 from shared.observability import bind_correlation_id, logger, metrics
 

@@ -11,9 +11,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from orders.adapters.orders_table import OrdersTable
 from orders.domain.profiles import apply_user_event
-from orders.entrypoints import lambda_entrypoint
 from orders.settings import OrdersSettings
 from shared.consumer import parse_sqs_record
+from shared.entrypoint import lambda_entrypoint
 from shared.events.envelope import utc_now
 from shared.profile_copy_table import DynamoProfileCopy
 
