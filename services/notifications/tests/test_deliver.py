@@ -8,7 +8,7 @@ import json
 import boto3
 
 from devtools.eventbridge import eventbridge_event
-from notifications.adapters.dead_letters import MESSAGE_ID_ATTRIBUTE, REASON_ATTRIBUTE
+from shared.dead_letters import MESSAGE_ID_ATTRIBUTE, REASON_ATTRIBUTE
 
 
 def test_a_batch_sends_and_records_one_notification_per_event(deliver, sqs_batch, events, mailbox, table):

@@ -16,11 +16,11 @@ from notifications.domain.models import (
     Outcome,
     RecipientUnknown,
     Status,
-    UnsupportedEvent,
 )
 from notifications.domain.service import NotificationService
 from notifications.domain.templates import TEMPLATES, Email, render
 from shared.events.envelope import Envelope
+from shared.events.errors import UnsupportedEvent
 from shared.events.orders import OrderPlaced
 from shared.profile_copy import ProfileChange, ProfileCopy, apply_change
 

@@ -4,8 +4,11 @@ the cancellation of a deleted user's open orders."""
 from __future__ import annotations
 
 import json
+import sys
 
 import boto3
+
+from shared.dead_letters import REASON_ATTRIBUTE
 
 
 def test_user_events_on_the_bus_keep_the_profile_copy_newest_version_wins(
@@ -112,17 +115,44 @@ def test_late_events_of_the_deleted_profile_leave_the_new_one_and_its_orders_alo
     assert call_api("GET", f"/orders/{open_order}").body["status"] == "PENDING"
 
 
-def test_an_event_the_service_cannot_read_fails_its_record_only(
-    aws, lambda_function, publish_user_event, sqs_records
+def test_an_event_the_service_cannot_read_goes_to_the_dlq_at_once_with_its_reason(
+    aws, lambda_function, publish_user_event, sqs_records, table
 ):
     publish_user_event("created", "u1")
-    boto3.client("sqs").send_message(
-        QueueUrl=aws.ref("orders", "UserEventsQueue"), MessageBody=json.dumps({"detail-type": "Nonsense"})
+    sqs = boto3.client("sqs")
+    sqs.send_message(
+        QueueUrl=aws.ref("orders", "UserEventsQueue"), MessageBody=json.dumps({"detail-type": "x"})
     )
     records = sqs_records("UserEventsQueue")
-    nonsense = next(r["messageId"] for r in records if "Nonsense" in r["body"])
 
     response = lambda_function("orders", "sync-profiles")({"Records": records})
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": nonsense}]}
-    assert len(records) == 2
+    assert response == {"batchItemFailures": []}  # the rejected record is done, not retried
+    assert table("USER#u1", "PROFILE")["email"] == {"S": "u1@example.com"}
+    [letter] = sqs.receive_message(
+        QueueUrl=aws.ref("orders", "UserEventsDLQ"), MessageAttributeNames=["All"]
+    )["Messages"]
+    assert letter["Body"] == json.dumps({"detail-type": "x"})
+    assert letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"].startswith("not an EventBridge event")
+
+
+def test_a_record_that_fails_is_retried_alone(
+    aws, lambda_function, publish_user_event, sqs_records, monkeypatch
+):
+    publish_user_event("created", "u1")
+    publish_user_event("created", "u2")
+    records = sqs_records("UserEventsQueue")
+    sync_profiles = lambda_function("orders", "sync-profiles")
+    module = sys.modules["orders.handlers.sync_profiles"]
+    save = module.profiles.save
+
+    def failing_for_u2(change):
+        if change.user_id == "u2":
+            raise ConnectionError("DynamoDB unreachable")
+        return save(change)
+
+    monkeypatch.setattr(module.profiles, "save", failing_for_u2)
+    response = sync_profiles({"Records": records})
+
+    u2 = next(r["messageId"] for r in records if '"u2"' in r["body"])
+    assert response == {"batchItemFailures": [{"itemIdentifier": u2}]}

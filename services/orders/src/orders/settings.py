@@ -16,5 +16,9 @@ class ApiSettings(OrdersSettings):
     idempotency_ttl_seconds: int = IDEMPOTENCY_WINDOW_SECONDS  # the intake's window, too
 
 
+class ConsumerSettings(OrdersSettings):
+    dead_letter_queue_name: str
+
+
 class StarterSettings(Settings):
     state_machine_arn: str

@@ -68,7 +68,3 @@ class DeliveryInProgress(Exception):
 
 class RecipientUnknown(Exception):
     """No profile copy for the user yet (its user event has not arrived); retry later."""
-
-
-class UnsupportedEvent(Exception):
-    """A valid event that this service does not consume: a routing mistake, not worth a retry."""

@@ -31,11 +31,11 @@ from notifications.domain.models import (
     Outcome,
     RecipientUnknown,
     Status,
-    UnsupportedEvent,
 )
 from notifications.domain.ports import Mailer, NotificationLog
 from notifications.domain.templates import render
 from shared.events.envelope import Envelope, new_id, utc_now
+from shared.events.errors import UnsupportedEvent
 from shared.events.orders import OrderCancelled, OrderConfirmed, OrderFailed
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 from shared.profile_copy import ProfileCopies, ProfileCopy, profile_change

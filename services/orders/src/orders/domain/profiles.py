@@ -8,6 +8,7 @@ from datetime import datetime
 from orders.domain.cancelling import cancel_open_orders
 from orders.domain.ports import OrderRepository
 from shared.events.envelope import Envelope
+from shared.events.errors import UnsupportedEvent
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 from shared.profile_copy import ProfileCopies, profile_change
 
@@ -24,7 +25,7 @@ def apply_user_event(
     attempt half-way), but not those of a later life (a deletion that arrives after the re-creation)."""
     data = envelope.data
     if not isinstance(data, UserCreated | UserUpdated | UserDeleted):
-        raise TypeError(f"not a user event: {envelope.detail_type}")
+        raise UnsupportedEvent(f"{envelope.detail_type} is not a user event")
     change = profile_change(data)
     copy = profiles.save(change)
     if isinstance(data, UserDeleted) and copy.deleted and copy.changed_at == change.changed_at:

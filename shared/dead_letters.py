@@ -1,4 +1,4 @@
-"""The dead-letter queue, written to directly for messages that no retry can fix."""
+"""A consumer's dead-letter queue, written to directly for messages that no retry can fix."""
 
 from __future__ import annotations
 
