@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.entrypoint import lambda_entrypoint
 from shared.events.envelope import new_id
 from shared.observability import bind_correlation_id, logger
+from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
 
 __all__ = [
     "BadRequestError",
@@ -43,6 +44,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "NotFoundError",
+    "PageCursor",
     "PageLimit",
     "RequestBody",
     "UserId",
@@ -66,6 +68,8 @@ UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id
 _USER_ID = re.compile(USER_ID_PATTERN)
 PageLimit = Annotated[int, Query(ge=1, le=100)]
 """The ``limit`` of every paginated route: 1 to 100 items a page."""
+PageCursor = Annotated[str | None, Query(min_length=1, max_length=200, description=CURSOR_DESCRIPTION)]
+"""The ``cursor`` of every paginated route; one this API did not hand out is a 400."""
 
 
 class ConflictError(ServiceError):
@@ -129,6 +133,10 @@ def create_resolver() -> APIGatewayHttpResolver:
             for e in error.errors()
         ]
         return _json(422, {"statusCode": 422, "message": "Request validation failed", "detail": detail})
+
+    @app.exception_handler(InvalidCursor)
+    def _invalid_cursor(error: InvalidCursor) -> Response:
+        return _json(400, {"statusCode": 400, "message": "Invalid cursor"})
 
     @app.exception_handler(ServiceError)
     def _service_error(error: ServiceError) -> Response:

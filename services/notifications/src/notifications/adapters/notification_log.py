@@ -16,8 +16,8 @@ from notifications.domain.models import (
     Status,
 )
 from shared.events.envelope import new_id
-from shared.keys import ULID, parse_timestamp, timestamp, user_pk
-from shared.pagination import decode_cursor, encode_cursor
+from shared.keys import parse_timestamp, timestamp, user_pk
+from shared.pagination import cut_page, start_key
 
 _STATUS = {"#status": "status"}  # a reserved word in DynamoDB expressions
 
@@ -170,17 +170,15 @@ class DynamoNotificationLog:
             "Limit": limit + 1,
         }
         if cursor is not None:
-            request["ExclusiveStartKey"] = {
-                "PK": {"S": user_pk(user_id)},
-                "SK": {"S": NOTIFICATION_PREFIX + decode_cursor(cursor, ULID)},
-            }
-        items = self._client.query(**request)["Items"]
-        notifications = [_notification(item) for item in items[:limit]]
-        has_more = len(items) > limit
-        return NotificationPage(
-            notifications=notifications,
-            next_cursor=encode_cursor(notifications[-1].id) if has_more else None,
+            request["ExclusiveStartKey"] = start_key(user_pk(user_id), NOTIFICATION_PREFIX, cursor)
+        response = self._client.query(**request)
+        page = cut_page(
+            [_notification(item) for item in response["Items"]],
+            limit,
+            lambda notification: notification.id,
+            truncated="LastEvaluatedKey" in response,
         )
+        return NotificationPage(notifications=page.items, next_cursor=page.next_cursor)
 
 
 def _dedupe_key(claim: Claim) -> dict[str, Any]:

@@ -9,7 +9,6 @@ Money is stored as decimal strings, times as ISO 8601 strings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -28,16 +27,15 @@ from orders.domain.model import (
 from orders.domain.ports import OrdersPage, Recorded, StatusConflict
 from orders.settings import OrdersSettings
 from shared.events.envelope import Envelope
-from shared.keys import PROFILE_SK, ULID_PATTERN, cancelled_by_condition, condition_failed, user_pk
+from shared.keys import PROFILE_SK, cancelled_by_condition, condition_failed, user_pk
 from shared.outbox import outbox_put
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import cut_page, start_key
 from shared.profile_copy_table import active_profile_check, profile_from_item
 
 ORDER_PREFIX = "ORDER#"
 ORDERS_INDEX = "GSI1"
 KEY_PREFIX = "IDEMPOTENCY#"  # + <user>#<Idempotency-Key>: its own partition, out of the user's
 KEY_SK = "ORDER"
-_ORDER_SK = re.compile("^ORDER#" + ULID_PATTERN.removeprefix("^"))
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -209,7 +207,7 @@ class OrdersTable:
             "Limit": limit + 1 + (cursor is None),
         }
         if cursor is not None:
-            request["ExclusiveStartKey"] = self._key(user_id, decode_cursor(cursor, _ORDER_SK))
+            request["ExclusiveStartKey"] = start_key(user_pk(user_id), ORDER_PREFIX, cursor)
         response = self._client.query(**request)
         profile = None
         orders = []
@@ -219,14 +217,11 @@ class OrdersTable:
                 profile = profile_from_item(item)
             elif sort_key.startswith(ORDER_PREFIX):
                 orders.append(order_from_item(item))
-        next_cursor = None
-        if len(orders) > limit:
-            orders = orders[:limit]
-            next_cursor = encode_cursor(ORDER_PREFIX + orders[-1].order_id)
-        elif "LastEvaluatedKey" in response and orders:
-            next_cursor = encode_cursor(ORDER_PREFIX + orders[-1].order_id)
+        page = cut_page(orders, limit, lambda order: order.order_id, truncated="LastEvaluatedKey" in response)
         return OrdersPage(
-            profile=profile if profile and profile.is_active else None, orders=orders, next_cursor=next_cursor
+            profile=profile if profile and profile.is_active else None,
+            orders=page.items,
+            next_cursor=page.next_cursor,
         )
 
     def open_orders(self, user_id: str) -> Iterator[Order]:

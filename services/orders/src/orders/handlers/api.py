@@ -6,7 +6,7 @@ from typing import Annotated
 
 import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -40,10 +40,10 @@ from orders.schemas import (
 from orders.settings import ApiSettings
 from shared.events.envelope import utc_now
 from shared.http import (
-    BadRequestError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    PageCursor,
     PageLimit,
     UserId,
     caller_of,
@@ -51,7 +51,6 @@ from shared.http import (
     http_entrypoint,
 )
 from shared.observability import metrics
-from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
 from shared.profile_copy_table import DynamoProfileCopy
 
 app = create_resolver()
@@ -186,7 +185,7 @@ def cancel_order(order_id: OrderId) -> OrderView:
 def list_user_orders(
     user_id: UserId,
     limit: PageLimit = 20,
-    cursor: Annotated[str | None, Query(max_length=512, description=CURSOR_DESCRIPTION)] = None,
+    cursor: PageCursor = None,
 ) -> OrdersPageView:
     page = reading.list_orders(user_id, caller_of(app), limit=limit, cursor=cursor, orders=orders)
     return OrdersPageView.of(page)
@@ -218,11 +217,6 @@ def _final_status(error: InvalidTransition) -> Response:
 @app.exception_handler(StatusConflict)
 def _status_changed(error: StatusConflict) -> Response:
     raise ConflictError("Order changed while it was being updated; read it again")
-
-
-@app.exception_handler(InvalidCursor)
-def _bad_cursor(error: InvalidCursor) -> Response:
-    raise BadRequestError("Invalid cursor")
 
 
 # Powertools' record refuses a reuse while it lasts; the key's claim in the orders table after.
