@@ -33,6 +33,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict
 
+from shared.authorization import NotAllowed
 from shared.entrypoint import lambda_entrypoint
 from shared.events.envelope import new_id
 from shared.observability import bind_correlation_id, logger
@@ -48,7 +49,6 @@ __all__ = [
     "PageLimit",
     "RequestBody",
     "UserId",
-    "authorize_user",
     "caller_of",
     "create_resolver",
     "http_entrypoint",
@@ -113,11 +113,6 @@ def caller_of(app: APIGatewayHttpResolver) -> Caller:
     return Caller(user_id=str(subject), is_admin=ADMIN_GROUP in _groups(claims.get("cognito:groups")))
 
 
-def authorize_user(caller: Caller, user_id: str) -> None:
-    if not caller.may_act_on(user_id):
-        raise ForbiddenError("You may only access your own resources")
-
-
 def _json(status: int, body: Mapping[str, Any]) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
@@ -133,6 +128,10 @@ def create_resolver() -> APIGatewayHttpResolver:
             for e in error.errors()
         ]
         return _json(422, {"statusCode": 422, "message": "Request validation failed", "detail": detail})
+
+    @app.exception_handler(NotAllowed)
+    def _not_allowed(error: NotAllowed) -> Response:
+        return _json(403, {"statusCode": 403, "message": "You may only access your own resources"})
 
     @app.exception_handler(InvalidCursor)
     def _invalid_cursor(error: InvalidCursor) -> Response:

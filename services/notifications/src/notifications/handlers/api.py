@@ -5,12 +5,12 @@ from __future__ import annotations
 import boto3
 
 from notifications.adapters.notification_log import DynamoNotificationLog
+from notifications.domain import history
 from notifications.domain.models import NotificationPage
 from shared.http import (
     PageCursor,
     PageLimit,
     UserId,
-    authorize_user,
     caller_of,
     create_resolver,
     http_entrypoint,
@@ -45,8 +45,9 @@ def list_notifications(
     limit: PageLimit = 20,
     cursor: PageCursor = None,
 ) -> NotificationPage:
-    authorize_user(caller_of(app), user_id)
-    return notification_log.page(user_id, limit=limit, cursor=cursor)
+    return history.list_notifications(
+        user_id, caller_of(app), limit=limit, cursor=cursor, log=notification_log
+    )
 
 
 handler = http_entrypoint(app)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,11 +13,9 @@ from shared.types import Currency, Money
 
 __all__ = [
     "IDEMPOTENCY_WINDOW_SECONDS",
-    "Actor",
     "InvalidTransition",
     "NewOrder",
     "NoProfile",
-    "NotAllowed",
     "Order",
     "OrderLine",
     "OrderNotFound",
@@ -60,24 +57,12 @@ class OrderNotFound(Exception):
     pass
 
 
-class NotAllowed(Exception):
-    """The actor may not act on another user's orders."""
-
-
 class NoProfile(Exception):
     """The user has no (active) profile copy here: unknown to the users service, or deleted."""
 
 
 class KeyUsedForAnotherOrder(Exception):
     """The caller's Idempotency-Key names, within its window, an order with other contents."""
-
-
-class Actor(Protocol):
-    """Who asks (``shared.http.Caller`` is one): a user, or an admin acting on anyone."""
-
-    user_id: str
-
-    def may_act_on(self, user_id: str) -> bool: ...
 
 
 class StatusEntry(BaseModel):

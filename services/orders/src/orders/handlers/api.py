@@ -24,7 +24,6 @@ from orders.domain.model import (
     InvalidTransition,
     KeyUsedForAnotherOrder,
     NoProfile,
-    NotAllowed,
     OrderNotFound,
 )
 from orders.domain.ports import StatusConflict
@@ -41,7 +40,6 @@ from orders.settings import ApiSettings
 from shared.events.envelope import utc_now
 from shared.http import (
     ConflictError,
-    ForbiddenError,
     NotFoundError,
     PageCursor,
     PageLimit,
@@ -148,7 +146,7 @@ def place_order(
     responses={200: {"description": "The order, with its status history"}, 403: FORBIDDEN, 404: NOT_FOUND},
 )
 def get_order(order_id: OrderId) -> OrderView:
-    return OrderView.of(reading.view_order(order_id, caller_of(app), orders))
+    return OrderView.of(reading.view_order(order_id, caller_of(app), orders=orders))
 
 
 @app.post(
@@ -202,11 +200,6 @@ def _no_profile(error: NoProfile) -> Response:
 @app.exception_handler(OrderNotFound)
 def _not_found(error: OrderNotFound) -> Response:
     raise NotFoundError("Order not found")
-
-
-@app.exception_handler(NotAllowed)
-def _not_allowed(error: NotAllowed) -> Response:
-    raise ForbiddenError("You may only access your own orders")
 
 
 @app.exception_handler(InvalidTransition)
