@@ -200,7 +200,7 @@ class DeadLetter:
 def dead_letters(aws: Stacks) -> Callable[[], list[DeadLetter]]:
     """Receives (and deletes) whatever waits in the dead-letter queue."""
     sqs = boto3.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "DeadLetterQueue"))["QueueUrl"]
+    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "EventsDLQ"))["QueueUrl"]
 
     def receive() -> list[DeadLetter]:
         found = []

@@ -146,7 +146,7 @@ def test_a_batch_that_keeps_failing_goes_to_the_on_failure_queue(call_api, aws, 
         plumbing.deliver_streams()
 
     sqs = boto3.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("users", "PublishEventsFailures"))["QueueUrl"]
+    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("users", "StreamFailuresQueue"))["QueueUrl"]
     [message] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     failure = json.loads(message["Body"])
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
