@@ -1,13 +1,14 @@
 """Monthly AWS cost of a traffic profile, from the packaged templates and one price table.
 
-``python -m devtools.cost`` (``make cost``). What deploys is read from
-``services/<x>/.serverless/cloudformation-template-update-stack.json``: each function's memory,
+``python -m devtools.cost`` (``make cost``). What deploys is read from the templates of a stage
+(``--stage``, default ``prod``) packaged into ``.cache/stages/<stage>/``: each function's memory,
 architecture and tracing, the function behind each HTTP API route, the outbox publisher on each
 table's stream, the bus rules an event matches and their targets (queue → consumer function, state
 machine → its steps and Lambda tasks), the queues a function may feed, and which tables keep
-point-in-time backups. ``devtools/traffic.toml`` says what a request does that no template tells
-(request units, events, messages); ``devtools/prices.toml`` holds every price. Durations are the
-profile's default or, with ``--durations``, the ones ``make bench`` measured.
+point-in-time backups, which functions run with SnapStart. ``devtools/traffic.toml`` says what a
+request does that no template tells (request units, events, messages); ``devtools/prices.toml``
+holds every price. Durations are the profile's default or, with ``--durations``, the ones
+``make bench`` measured.
 
 The model counts per request: one invocation per record at each hop (batches of one, the
 low-traffic case: an upper bound on invocations), three SQS requests per message (send, receive,

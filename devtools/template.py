@@ -71,15 +71,16 @@ def package_stage(stage: str, into: Path, services: tuple[str, ...] = SERVICES) 
     """
     repo = into / "repo"
     for name in ("shared", "node_modules"):
-        if not (repo / name).exists():
+        if not (repo / name).is_symlink():
             repo.mkdir(parents=True, exist_ok=True)
             (repo / name).symlink_to(ROOT / name)
     for service in services:
         copy_dir = repo / "services" / service
         copy_dir.mkdir(parents=True, exist_ok=True)
         (copy_dir / "serverless.yml").write_text((ROOT / "services" / service / "serverless.yml").read_text())
-        if not (copy_dir / "src").exists():
-            (copy_dir / "src").symlink_to(ROOT / "services" / service / "src")
+        src = ROOT / "services" / service / "src"
+        if src.exists() and not (copy_dir / "src").is_symlink():  # the bus has no code
+            (copy_dir / "src").symlink_to(src)
         subprocess.run(  # noqa: S603 - the project's own CLI
             [str(ROOT / "node_modules/.bin/osls"), "package", "--stage", stage, "--package", into / service],
             cwd=copy_dir,
