@@ -1,24 +1,15 @@
 """SnapStart on the HTTP API functions: on in `prod` (a published version, its alias, the routes and
 their invoke permission on that alias), off in every other stage. Read from the packaged
-CloudFormation of a `prod` packaging into a temporary directory."""
-
-import subprocess
-import sys
-from pathlib import Path
+CloudFormation of a `prod` packaging into a temporary directory (cfn-lint reads it too:
+tests/infra/test_templates.py)."""
 
 import pytest
 
 from devtools.apigw import integrated_function
-from devtools.template import Stacks, Template, package_stage, template_path
+from devtools.pytest_fixtures import APP_SERVICES
+from devtools.template import Stacks, Template
 
-API_SERVICES = ("users", "orders", "notifications")
 ALIAS = "snapstart"
-
-
-@pytest.fixture(scope="module")
-def prod(tmp_path_factory) -> Stacks:
-    packaged = package_stage("prod", tmp_path_factory.mktemp("prod"), API_SERVICES)
-    return Stacks(stage="prod", services=API_SERVICES, packaged=packaged)
 
 
 def _routed_functions(template: Template) -> set[str]:
@@ -32,9 +23,9 @@ def _alias_arn(function: str) -> dict:
     return {"Fn::Join": [":", [{"Fn::GetAtt": [function, "Arn"]}, ALIAS]]}
 
 
-@pytest.mark.parametrize("service", API_SERVICES)
-def test_in_prod_every_route_invokes_the_snapstart_alias_of_a_published_version(prod, service):
-    template = prod.templates[service]
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_in_prod_every_route_invokes_the_snapstart_alias_of_a_published_version(prod_stacks, service):
+    template = prod_stacks.templates[service]
     functions = dict(template.of_type("AWS::Lambda::Function"))
     routed = _routed_functions(template)
     assert routed
@@ -67,23 +58,10 @@ def test_in_prod_every_route_invokes_the_snapstart_alias_of_a_published_version(
             assert "SnapStart" not in props, logical_id
 
 
-@pytest.mark.parametrize("service", API_SERVICES)
+@pytest.mark.parametrize("service", APP_SERVICES)
 def test_in_dev_no_function_has_snapstart_and_routes_invoke_the_function(service):
     template = Stacks(services=(service,)).templates[service]
     assert all("SnapStart" not in props for _, props in template.of_type("AWS::Lambda::Function"))
     assert not list(template.of_type("AWS::Lambda::Alias"))
     for _, props in template.of_type("AWS::ApiGatewayV2::Integration"):
         assert "Fn::GetAtt" in props["IntegrationUri"]
-
-
-def test_cfn_lint_finds_nothing_in_the_prod_templates_but_the_framework_warning(prod):
-    paths = [str(template_path(service, prod.packaged)) for service in API_SERVICES]
-    lint = subprocess.run(  # noqa: S603 - our own tool and files
-        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", *paths],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    findings = [line for line in lint.stdout.splitlines() if line.strip()]
-    assert all(line.split(":")[5] == "W3005" for line in findings), "\n".join(findings)
-    assert lint.returncode in (0, 4), lint.stderr
