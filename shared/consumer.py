@@ -1,12 +1,14 @@
-"""The consumer of bus events: a rule feeds a queue, the queue a Lambda (``event_consumer``).
+"""The consumers of queues: bus events (a rule feeds a queue, the queue a Lambda:
+``event_consumer``), or a service's own messages (``queue_consumer``).
 
-Each record is parsed into an ``Envelope`` whose ``data`` is the registered model for
+An event's record is parsed into an ``Envelope`` whose ``data`` is the registered model for
 ``(detail-type, metadata.event_version)``, and the chain's correlation id is bound to the logger.
 
 One rejection policy for every consumer: a record that no retry can fix (not JSON, not a known
-event, invalid, or an event this consumer does not consume: ``EventRejected``, raised by parsing
-or by the domain) is put in the dead-letter queue at once with its reason and reported done, so
-it never blocks the queue nor costs ``maxReceiveCount`` deliveries. Any other failure fails its
+event, invalid, or an event this consumer does not consume; a service's own message its parser
+cannot read: ``EventRejected``, raised by parsing or by the domain) is put in the dead-letter
+queue at once with its reason and reported done, so it never blocks the queue nor costs
+``maxReceiveCount`` deliveries. Any other failure fails its
 record alone (``ReportBatchItemFailures``): SQS delivers it again, and after the queue's
 ``maxReceiveCount`` its redrive policy moves it to the same dead-letter queue.
 """
@@ -37,6 +39,7 @@ __all__ = [
     "event_consumer",
     "parse_eventbridge_event",
     "parse_sqs_record",
+    "queue_consumer",
 ]
 
 _EVENT_KEYS = ["correlation_id", "event_id", "detail_type"]
@@ -77,9 +80,11 @@ def parse_sqs_record(record: Mapping[str, Any] | Any) -> Envelope:
     return parse_eventbridge_event(event)
 
 
-def event_consumer(handle: Callable[[Envelope, Any], object], *, dead_letters: DeadLetterQueue) -> Handler:
-    """The Lambda handler of a queue of bus events: ``handle(envelope, lambda_context)`` per record,
-    under the rejection policy above."""
+def queue_consumer[M](
+    parse: Callable[[SQSRecord], M], handle: Callable[[M, Any], object], *, dead_letters: DeadLetterQueue
+) -> Handler:
+    """The Lambda handler of a queue: ``handle(parse(record), lambda_context)`` per record, under
+    the rejection policy above (``parse`` raises ``EventRejected`` for a message it cannot read)."""
     # A batch whose every record failed is reported like any other (each record retried on its
     # own), not raised: the failures are logged record by record.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -88,7 +93,7 @@ def event_consumer(handle: Callable[[Envelope, Any], object], *, dead_letters: D
         logger.remove_keys(_EVENT_KEYS)  # the previous record's event must not tag this one's logs
         logger.append_keys(message_id=record.message_id)
         try:
-            handle(parse_sqs_record(record), lambda_context)
+            handle(parse(record), lambda_context)
         except EventRejected as rejected:
             dead_letters.put(record.body, reason=str(rejected), message_id=record.message_id)
             logger.warning("message rejected, kept in the dead-letter queue", extra={"reason": str(rejected)})
@@ -104,3 +109,8 @@ def event_consumer(handle: Callable[[Envelope, Any], object], *, dead_letters: D
         )
 
     return handler
+
+
+def event_consumer(handle: Callable[[Envelope, Any], object], *, dead_letters: DeadLetterQueue) -> Handler:
+    """The Lambda handler of a queue of bus events (a rule's target): ``handle(envelope, context)``."""
+    return queue_consumer(parse_sqs_record, handle, dead_letters=dead_letters)
