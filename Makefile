@@ -93,9 +93,10 @@ services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml \
 endef
 $(foreach s,$(SERVICES),$(eval $(call PACKAGE_SERVICE,$(s))))
 
-lint: install ## ruff on all Python code
+lint: install ## ruff on all Python code; mypy, strict, on shared/ and every domain/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 schemas: install ## Regenerate schemas/ (the JSON Schema of every event) from the models
 	$(BIN)/python -m devtools.schemas write

@@ -21,6 +21,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
@@ -45,7 +46,7 @@ __all__ = [
 _EVENT_KEYS = ["correlation_id", "event_id", "detail_type"]
 
 
-def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope:
+def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope[Any]:
     try:
         detail_type = event["detail-type"]
         source = event["source"]
@@ -59,7 +60,7 @@ def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope:
     if source != model.source:
         raise UnknownEvent(f"{detail_type} from unexpected source {source!r}")
     try:
-        envelope = Envelope[model].model_validate(detail)
+        envelope: Envelope[Any] = Envelope[model].model_validate(detail)  # type: ignore[valid-type]
     except ValidationError as error:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
         raise InvalidEvent(f"invalid {detail_type} v{version}: {fields}") from None
@@ -68,7 +69,7 @@ def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope:
     return envelope
 
 
-def parse_sqs_record(record: Mapping[str, Any] | Any) -> Envelope:
+def parse_sqs_record(record: Mapping[str, Any] | Any) -> Envelope[Any]:
     """An SQS record (the raw dict or Powertools' ``SQSRecord``) whose body is an EventBridge event."""
     body = record["body"] if isinstance(record, Mapping) else record.body
     try:
@@ -103,7 +104,7 @@ def queue_consumer[M](
             raise
 
     @lambda_entrypoint
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         return process_partial_response(
             event=event, record_handler=handle_record, processor=processor, context=context
         )
@@ -111,6 +112,8 @@ def queue_consumer[M](
     return handler
 
 
-def event_consumer(handle: Callable[[Envelope, Any], object], *, dead_letters: DeadLetterQueue) -> Handler:
+def event_consumer(
+    handle: Callable[[Envelope[Any], Any], object], *, dead_letters: DeadLetterQueue
+) -> Handler:
     """The Lambda handler of a queue of bus events (a rule's target): ``handle(envelope, context)``."""
     return queue_consumer(parse_sqs_record, handle, dead_letters=dead_letters)

@@ -14,6 +14,7 @@ Handler = Callable[[Any, Any], Any]
 
 
 def lambda_entrypoint(handler: Handler) -> Handler:
-    return logger.inject_lambda_context(clear_state=True)(
+    wrapped: Handler = logger.inject_lambda_context(clear_state=True)(
         tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
     )
+    return wrapped

@@ -33,7 +33,8 @@ def utc(moment: datetime) -> datetime:
 
 def condition_failed(error: Any) -> bool:
     """Whether a low-level client error is a failed ``ConditionExpression`` of a single write."""
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    code: str | None = error.response.get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
 
 
 def cancelled_by_condition(error: Any, index: int) -> bool:

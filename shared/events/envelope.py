@@ -63,7 +63,10 @@ class Envelope[E: DomainEvent](BaseModel):
             occurred_at=utc_now(),
             producer=data.source,
         )
-        return Envelope[type(data)](metadata=metadata, data=data)
+        # Parametrised by the payload's own class, so that its JSON Schema and validation are its own.
+        # (A runtime type argument, which a static checker cannot follow.)
+        parametrised: type[Envelope[E]] = Envelope[type(data)]  # type: ignore[misc, assignment]
+        return parametrised(metadata=metadata, data=data)
 
     @property
     def source(self) -> str:

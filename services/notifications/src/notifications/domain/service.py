@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from notifications.domain.models import (
     AlreadySent,
@@ -46,7 +47,7 @@ CONSUMED_EVENTS = (UserCreated, UserUpdated, UserDeleted, OrderConfirmed, OrderF
 
 
 def handle_event(
-    envelope: Envelope,
+    envelope: Envelope[Any],
     *,
     lease: timedelta,
     clock: Callable[[], datetime],

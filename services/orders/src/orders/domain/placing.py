@@ -71,9 +71,9 @@ def record_order(new: NewOrder, *, now: datetime, orders: OrderRepository) -> Re
     if recorded is not Recorded.USER_GONE:
         return recorded
     cancelled = order.transition(OrderStatus.CANCELLED, now, USER_DELETED)
-    reason = OrderCancelled(order_id=order.order_id, user_id=order.user_id, reason=USER_DELETED)
-    event = Envelope.wrap(reason, correlation_id=new.correlation_id)
-    if orders.add_order(cancelled, event, while_profile_active=False) is Recorded.ALREADY_RECORDED:
+    cancellation = OrderCancelled(order_id=order.order_id, user_id=order.user_id, reason=USER_DELETED)
+    cancelled_event = Envelope.wrap(cancellation, correlation_id=new.correlation_id)
+    if orders.add_order(cancelled, cancelled_event, while_profile_active=False) is Recorded.ALREADY_RECORDED:
         return Recorded.ALREADY_RECORDED
     return Recorded.USER_GONE
 

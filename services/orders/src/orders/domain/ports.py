@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from orders.domain.model import NewOrder, Order
 from shared.events.envelope import Envelope
@@ -32,7 +32,7 @@ class OrdersPage:
 
 
 class OrderRepository(Protocol):
-    def add_order(self, order: Order, event: Envelope, *, while_profile_active: bool) -> Recorded:
+    def add_order(self, order: Order, event: Envelope[Any], *, while_profile_active: bool) -> Recorded:
         """Write a new order and its event, once (else ``ALREADY_RECORDED``); with
         ``while_profile_active``, only while the user's profile copy is active (else ``USER_GONE``)."""
 
@@ -50,7 +50,7 @@ class OrderRepository(Protocol):
         """Count one more payment attempt of a PENDING order; returns it and the attempt number.
         Raises ``OrderNotPending`` when the order is not (or no longer) PENDING."""
 
-    def save_transition(self, before: Order, after: Order, event: Envelope) -> None:
+    def save_transition(self, before: Order, after: Order, event: Envelope[Any]) -> None:
         """Write ``after`` and its event, on condition that the stored status is still ``before``'s.
         Raises ``StatusConflict`` otherwise."""
 

@@ -4,6 +4,7 @@ rule every consumer shares (``shared.profile_copy``); a deleted user's open orde
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from orders.domain.cancelling import cancel_open_orders
 from orders.domain.ports import OrderRepository
@@ -14,7 +15,7 @@ from shared.profile_copy import ProfileCopies, profile_change
 
 
 def apply_user_event(
-    envelope: Envelope,
+    envelope: Envelope[Any],
     *,
     now: datetime,
     orders: OrderRepository,
