@@ -133,8 +133,10 @@ def _decoded(path: str) -> str:
 def _unauthorized(error: InvalidToken, *, token_sent: bool) -> Reply:
     reply = Reply.message(401, "Unauthorized")
     if token_sent:  # API Gateway says why only when there was a token to refuse
+        # The reason may quote the token's claims: a quoted-string of printable ASCII in a header.
+        reason = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in str(error))
         reply.headers.append(
-            ("www-authenticate", f'Bearer error="invalid_token" error_description="{error}"')
+            ("www-authenticate", f'Bearer error="invalid_token" error_description="{reason}"')
         )
     return reply
 

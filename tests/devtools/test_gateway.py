@@ -6,9 +6,11 @@ import base64
 import json
 import re
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from devtools.apigw import Route
@@ -311,3 +313,50 @@ def test_a_malformed_request_head_gets_its_4xx_or_505_and_the_connection_closes(
     assert replies[0].split(b" ", 2)[1] == status
     assert closed
     assert handlers.events == []
+
+
+def _hostile_token(key: SigningKey, claims: dict[str, Any]) -> bytes:
+    now = int(time.time())
+    token = jwt.api_jws.encode(
+        json.dumps({"sub": "u1", "iss": ISSUER, "exp": now + 60} | claims).encode(),
+        key.private_key,
+        algorithm="RS256",
+        headers={"kid": key.key_id},
+    )
+    return token.encode()
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        pytest.param(lambda key: _hostile_token(key, {"aud": {"client": 1}}), id="aud object"),
+        pytest.param(lambda key: _hostile_token(key, {"aud": [["client"]]}), id="aud list of lists"),
+        pytest.param(lambda key: _hostile_token(key, {"client_id": {"c": "client"}}), id="client_id object"),
+        pytest.param(lambda key: _hostile_token(key, {"aud": "клиент\r\nX-Injected: 1"}), id="aud Cyrillic"),
+        pytest.param(lambda key: _hostile_token(key, {"aud": "client", "exp": 1e400}), id="exp infinite"),
+        pytest.param(lambda key: "Bearer ÿ\x80é".encode("latin-1"), id="not a token, not UTF-8"),
+        pytest.param(lambda key: b"Bearer " + b"a" * 8000, id="long garbage"),
+    ],
+)
+def test_a_hostile_token_gets_401_with_a_plain_ascii_reason_never_a_dropped_connection(
+    server, handlers, key, credential
+):
+    raw = b"GET /users/u1 HTTP/1.1\r\nAuthorization: Bearer " + credential(key).removeprefix(b"Bearer ")
+    replies, _ = _exchange(server, raw + b"\r\nContent-Length: 0\r\n\r\n")
+
+    head = replies[0].split(b"\r\n\r\n", 1)[0]
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert head.isascii()
+    assert b"\r\nX-Injected" not in head
+    assert handlers.events == []
+
+
+def test_claims_in_any_script_reach_the_handler_as_strings(server, handlers, key):
+    token = _hostile_token(key, {"aud": ["client"], "sub": "名前-ü", "nickname": {"a": ["ü"]}})
+
+    replies, _ = _exchange(server, b"GET /users/u1 HTTP/1.1\r\nAuthorization: Bearer " + token + b"\r\n\r\n")
+
+    assert replies[0].startswith(b"HTTP/1.1 200 ")
+    claims = handlers.events[0][1]["requestContext"]["authorizer"]["jwt"]["claims"]
+    assert claims["sub"] == "名前-ü"
+    assert json.loads(claims["nickname"]) == {"a": ["ü"]}
