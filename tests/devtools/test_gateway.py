@@ -318,6 +318,16 @@ def test_a_malformed_request_head_gets_its_4xx_and_the_connection_closes(server,
     assert handlers.events == []
 
 
+def test_a_folded_header_line_is_unfolded_and_any_http_1_version_answered_as_1_1(server, handlers):
+    # RFC 9112 5.2 lets a server replace an obs-fold with a space instead of refusing it (h11 does).
+    raw = b"POST /ping HTTP/1.9\r\nHost: x\r\nX-A: one\r\n folded\r\nContent-Length: 0\r\n\r\n"
+
+    replies, _ = _exchange(server, raw)
+
+    assert replies[0].startswith(b"HTTP/1.1 200 ")
+    assert handlers.events[0][1]["headers"]["x-a"] == "one folded"
+
+
 SMUGGLED = b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
 
 
