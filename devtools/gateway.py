@@ -51,7 +51,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 # A longer head is refused by the HTTP parser itself (431), before it reaches the gateway.
 PARSER_HEAD_LIMIT = 64 * 1024
 IDLE_TIMEOUT = 5.0  # seconds a connection may wait for (or between) requests, head included
-READ_TIMEOUT = 10.0  # seconds a read of a request's body may stall
+BODY_TIMEOUT = 10.0  # seconds a request's body may stall between two reads
 HANDLER_THREADS = 32  # requests handled at once; more wait for a thread
 
 
@@ -268,7 +268,10 @@ async def _body(headers: list[tuple[str, str]], receive: Receive) -> bytes:
         raise _Refused(413, "Request Entity Too Large")
     chunks, size = [], 0
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), BODY_TIMEOUT)
+        except TimeoutError:
+            raise _Refused(408, "Request Timeout") from None
         if message["type"] == "http.disconnect":
             raise _Refused(400, "Bad Request")  # nobody reads the answer
         chunks.append(message.get("body", b""))
@@ -303,7 +306,8 @@ def serve(gateway: Gateway, host: str, port: int) -> GatewayServer:
     config = Config()
     config.bind = [f"fd://{listener.detach()}"]  # Hypercorn's to close
     config.keep_alive_timeout = IDLE_TIMEOUT
-    config.read_timeout = READ_TIMEOUT
+    # Not Hypercorn's read_timeout: it also runs while a request is handled, and after a handler
+    # slower than it the connection reads nothing more (its next request is never answered).
     config.h11_max_incomplete_size = PARSER_HEAD_LIMIT
     config.graceful_timeout = 1.0
     config.accesslog = None  # every request is logged once, by GatewayApp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import socket
@@ -398,6 +399,34 @@ def test_a_stalled_client_is_disconnected(gateway, monkeypatch, sent):
                 answer += chunk
             assert time.monotonic() - started < 3
             assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
+    finally:
+        served.shutdown()
+
+
+def test_a_stalled_body_gets_408_and_a_slow_handler_its_answer(gateway, handlers, monkeypatch):
+    monkeypatch.setattr(gateway_module, "IDLE_TIMEOUT", 0.5)
+    monkeypatch.setattr(gateway_module, "BODY_TIMEOUT", 0.5)
+    served = serve(gateway, "127.0.0.1", 0)
+    try:
+        stalled = b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"
+        replies, closed = _exchange(served.server_address, stalled)
+        assert (replies[0].split(b" ", 2)[1], closed) == (b"408", True)
+
+        def slow(function: str, event: dict[str, Any]) -> Any:
+            time.sleep(1.5)  # longer than every timeout of the connection
+            return {"statusCode": 200, "body": "{}"}
+
+        gateway.invoke = slow
+        # Two in turn on one connection: the first's slowness must not cost the connection the second.
+        connection = http.client.HTTPConnection(*served.server_address, timeout=5)
+        statuses = []
+        for _ in range(2):
+            connection.request("POST", "/ping", body=b"")
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        connection.close()
+        assert statuses == [200, 200]
     finally:
         served.shutdown()
 
