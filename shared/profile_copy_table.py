@@ -8,12 +8,14 @@ the copy is still the one it read, so concurrent deliveries agree (the loser rea
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.keys import PROFILE_SK, condition_failed, parse_timestamp, timestamp, user_pk
 from shared.profile_copy import ProfileChange, ProfileCopy, apply_change
 
 PROFILE_ENTITY = "PROFILE"
+LEGACY_LIFE = datetime(1970, 1, 1, tzinfo=UTC)  # the unknown life of a copy written before lives
 _MAX_ATTEMPTS = 10  # each retry means another delivery changed the copy in between
 
 
@@ -54,7 +56,9 @@ def active_profile_check(table_name: str, user_id: str) -> dict[str, Any]:
         "ConditionCheck": {
             "TableName": table_name,
             "Key": profile_key(user_id),
-            "ConditionExpression": "attribute_exists(PK) AND deleted = :false",
+            # A copy of the former layouts is live when it has no deletion mark.
+            "ConditionExpression": "attribute_exists(PK) AND (deleted = :false"
+            " OR (attribute_not_exists(deleted) AND attribute_not_exists(deleted_at)))",
             "ExpressionAttributeValues": {":false": {"BOOL": False}},
         }
     }
@@ -82,6 +86,8 @@ def profile_item(copy: ProfileCopy) -> dict[str, Any]:
 
 
 def profile_from_item(item: Mapping[str, Any]) -> ProfileCopy:
+    if "life" not in item:
+        return _legacy_profile(item)
     return ProfileCopy(
         user_id=item["user_id"]["S"],
         life=parse_timestamp(item["life"]["S"]),
@@ -93,11 +99,32 @@ def profile_from_item(item: Mapping[str, Any]) -> ProfileCopy:
     )
 
 
+def _legacy_profile(item: Mapping[str, Any]) -> ProfileCopy:
+    """A copy written before lives (orders kept ``updated_at``/``deleted_at``, notifications
+    ``changed_at``/``deleted``): a tombstone's life is its deletion time, which every later
+    profile's creation follows; a live copy's life is unknown, so the first change that names
+    its life replaces it."""
+    changed = item.get("changed_at") or item.get("deleted_at") or item["updated_at"]
+    at = parse_timestamp(changed["S"])
+    deleted = item.get("deleted", {}).get("BOOL", "deleted_at" in item)
+    return ProfileCopy(
+        user_id=item["user_id"]["S"],
+        life=at if deleted else LEGACY_LIFE,
+        version=int(item.get("version", {}).get("N", "0")),
+        changed_at=at,
+        email=item.get("email", {}).get("S"),
+        name=item.get("name", {}).get("S"),
+        deleted=deleted,
+    )
+
+
 def _unchanged(current: ProfileCopy | None) -> dict[str, Any]:
     if current is None:
         return {"ConditionExpression": "attribute_not_exists(PK)"}
+    # A copy of the former layouts has no life: it is unchanged while nobody rewrote it.
     return {
-        "ConditionExpression": "life = :life AND version = :version AND deleted = :deleted",
+        "ConditionExpression": "attribute_not_exists(life) OR (life = :life AND version = :version"
+        " AND deleted = :deleted)",
         "ExpressionAttributeValues": {
             ":life": {"S": timestamp(current.life)},
             ":version": {"N": str(current.version)},

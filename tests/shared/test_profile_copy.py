@@ -11,7 +11,7 @@ import pytest
 
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 from shared.profile_copy import ProfileCopy, apply_change, profile_change
-from shared.profile_copy_table import DynamoProfileCopy, profile_item
+from shared.profile_copy_table import DynamoProfileCopy, active_profile_check, profile_item
 
 L1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)  # the profile's first life began
 L2 = L1 + timedelta(days=1)  # deleted, then created again: its second life
@@ -107,3 +107,53 @@ def test_a_tombstone_keeps_no_personal_data(aws):
     )["Item"]
     assert "email" not in item
     assert "name" not in item
+
+
+# Copies written before lives, in the two former layouts, as deployed tables still hold them.
+LEGACY_LIVE = {  # orders: version and updated_at, no deletion mark
+    "PK": {"S": "USER#u1"},
+    "SK": {"S": "PROFILE"},
+    "entity": {"S": "PROFILE"},
+    "user_id": {"S": "u1"},
+    "email": {"S": "old@example.com"},
+    "name": {"S": "Old"},
+    "version": {"N": "2"},
+    "updated_at": {"S": "2026-03-01T10:00:00+00:00"},
+}
+LEGACY_TOMBSTONE = {  # notifications: changed_at and deleted
+    "PK": {"S": "USER#u1"},
+    "SK": {"S": "PROFILE"},
+    "user_id": {"S": "u1"},
+    "version": {"N": "0"},
+    "changed_at": {"S": "2026-03-01T10:00:00.000000Z"},
+    "deleted": {"BOOL": True},
+}
+
+
+@pytest.mark.parametrize(
+    ("legacy", "event", "stays", "live_after"),
+    [
+        pytest.param(LEGACY_LIVE, updated(3, L1, L1 + 2 * HOUR), False, True, id="live, then an update"),
+        pytest.param(LEGACY_LIVE, deleted(L1, L1 + 2 * HOUR), False, False, id="live, then a deletion"),
+        pytest.param(LEGACY_TOMBSTONE, updated(5, L1, L1), True, False, id="tombstone, late update"),
+        pytest.param(LEGACY_TOMBSTONE, created(L2), False, True, id="tombstone, signed up again"),
+    ],
+)
+def test_a_copy_written_before_lives_is_read_and_replaced_by_the_rule(aws, legacy, event, stays, live_after):
+    dynamodb = boto3.client("dynamodb")
+    table = aws.physical_name("orders", "OrdersTable")
+    dynamodb.put_item(TableName=table, Item=legacy)
+    copies = DynamoProfileCopy(dynamodb, table)
+    before = copies.get("u1", consistent=True)
+
+    after = copies.save(profile_change(event))
+
+    assert (after == before) is stays
+    assert after.is_active is live_after
+    check = active_profile_check(table, "u1")
+    put = {"Put": {"TableName": table, "Item": {"PK": {"S": "X"}, "SK": {"S": "Y"}}}}
+    if live_after:
+        dynamodb.transact_write_items(TransactItems=[put, check])
+    else:
+        with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+            dynamodb.transact_write_items(TransactItems=[put, check])
