@@ -19,7 +19,7 @@ OSLS := $(CURDIR)/node_modules/.bin/osls
 SERVICES := bus users orders notifications
 STAGE ?= dev
 
-.PHONY: help install dev test lint pytest package schemas openapi fuzz clean
+.PHONY: help install dev test changed deploy lint pytest package schemas openapi fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,6 +92,16 @@ services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml \
 	touch $$@
 endef
 $(foreach s,$(SERVICES),$(eval $(call PACKAGE_SERVICE,$(s))))
+
+# Standard output holds the services alone (the workflows read it): the venv's install talks on stderr.
+changed: ## The services a change affects, in deploy order: make changed BASE=<git ref>
+	$(if $(BASE),,$(error usage: make changed BASE=<git ref, e.g. origin/main>))
+	@$(MAKE) --no-print-directory --silent $(VENV_STAMP) >&2
+	@$(BIN)/python .ci/changed.py "$(BASE)"
+
+deploy: install ## Deploy one service with the credentials of the environment: make deploy SERVICE=<name> STAGE=<stage>
+	$(if $(filter $(SERVICE),$(SERVICES)),,$(error usage: make deploy SERVICE=<$(SERVICES)> STAGE=<stage>))
+	cd services/$(SERVICE) && $(OSLS) deploy --stage $(STAGE)
 
 lint: install ## ruff on all Python code
 	$(BIN)/ruff check .
