@@ -19,7 +19,7 @@ OSLS := $(CURDIR)/node_modules/.bin/osls
 SERVICES := bus users orders notifications
 STAGE ?= dev
 
-.PHONY: help install dev test changed deploy lint pytest package schemas openapi fuzz clean
+.PHONY: help install dev test changed deploy rehearse lint pytest package schemas openapi fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -119,7 +119,12 @@ fuzz: install package ## schemathesis on every operation of openapi/, FUZZ_EXAMP
 # One worker per core: tests are isolated (a moto account each, free ports for the local stack),
 # and many of them wait on state machine retries or subprocesses.
 pytest: install
-	$(BIN)/pytest -q --numprocesses auto
+	$(BIN)/pytest -q --numprocesses auto -m "not rehearsal"
+
+# The real `osls-compose deploy` and `osls remove` against moto's CloudFormation on this machine,
+# from a copy of the repository (about 3 minutes; CI runs it after `make test`).
+rehearse: install package ## Deploy rehearsal: compose deploys every stack to an emulator, then osls removes them
+	$(BIN)/pytest -q -m rehearsal tests/delivery/test_deploy_rehearsal.py
 
 test: lint package pytest ## Every check: ruff, offline packaging, the whole pytest suite
 
