@@ -132,7 +132,7 @@ test: lint package pytest ## Every check: ruff, offline packaging, the whole pyt
 bench: install package ## Performance tables: cold start, warm latency, round trips, sizes, local stack
 	$(BIN)/python -m devtools.bench $(BENCH_ARGS)
 
-cost: install package ## Monthly AWS cost of devtools/traffic.toml at the prices of devtools/prices.toml
+cost: install package ## Monthly AWS cost of devtools/traffic.toml at the prices of devtools/prices.toml, on prod's templates
 	$(BIN)/python -m devtools.cost $(COST_ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)

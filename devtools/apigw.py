@@ -33,12 +33,20 @@ def _path_pattern(path: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
+def integrated_function(uri: dict[str, Any]) -> str:
+    """The function's logical id in an integration's ``IntegrationUri``: its ARN, or with SnapStart
+    its alias's (``{"Fn::Join": [":", [<the function's ARN>, "snapstart"]]}``)."""
+    if "Fn::Join" in uri:
+        uri = uri["Fn::Join"][1][0]
+    return uri["Fn::GetAtt"][0]
+
+
 def routes(stacks: Stacks) -> list[Route]:
     """Every HTTP API route of every packaged service, with the function it integrates."""
     found = []
     for service, template in stacks.templates.items():
         integrations = {
-            logical_id: props["IntegrationUri"]["Fn::GetAtt"][0]
+            logical_id: integrated_function(props["IntegrationUri"])
             for logical_id, props in template.of_type("AWS::ApiGatewayV2::Integration")
         }
         for _, props in template.of_type("AWS::ApiGatewayV2::Route"):

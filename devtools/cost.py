@@ -1,13 +1,14 @@
 """Monthly AWS cost of a traffic profile, from the packaged templates and one price table.
 
-``python -m devtools.cost`` (``make cost``). What deploys is read from
-``services/<x>/.serverless/cloudformation-template-update-stack.json``: each function's memory,
+``python -m devtools.cost`` (``make cost``). What deploys is read from the templates of a stage
+(``--stage``, default ``prod``) packaged into ``.cache/stages/<stage>/``: each function's memory,
 architecture and tracing, the function behind each HTTP API route, the outbox publisher on each
 table's stream, the bus rules an event matches and their targets (queue → consumer function, state
 machine → its steps and Lambda tasks), the queues a function may feed, and which tables keep
-point-in-time backups. ``devtools/traffic.toml`` says what a request does that no template tells
-(request units, events, messages); ``devtools/prices.toml`` holds every price. Durations are the
-profile's default or, with ``--durations``, the ones ``make bench`` measured.
+point-in-time backups, which functions run with SnapStart. ``devtools/traffic.toml`` says what a
+request does that no template tells (request units, events, messages); ``devtools/prices.toml``
+holds every price. Durations are the profile's default or, with ``--durations``, the ones
+``make bench`` measured.
 
 The model counts per request: one invocation per record at each hop (batches of one, the
 low-traffic case: an upper bound on invocations), three SQS requests per message (send, receive,
@@ -29,7 +30,7 @@ from typing import Any
 from moto.events.models import EventPattern
 
 from devtools.apigw import routes as http_routes
-from devtools.template import Stacks
+from devtools.template import ROOT, Stacks, package_stage
 from shared.events.registry import EVENT_MODELS
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +39,8 @@ TRAFFIC = HERE / "traffic.toml"
 REFERENCE_MONTHLY = 174.0  # DESIGN §6: 10 M requests, Lambda + HTTP API + DynamoDB + logs
 SECONDS_PER_MONTH = 730 * 3600
 PAID_BY_BOTH = frozenset({"SES"})
+# Bill lines left out of a route's cost per million requests: they do not grow with its requests.
+PER_MONTH_NOT_PER_REQUEST = frozenset({"X-Ray (sampled traces)", "Lambda SnapStart cache"})
 LAMBDA_TASK = "arn:aws:states:::lambda:invoke"
 
 
@@ -71,6 +74,8 @@ class Profile:
     emails: dict[str, int]
     changes: dict[str, dict[str, str]]
     durations_ms: dict[str, float] = field(default_factory=dict)
+    snapstart_versions: int = 1
+    new_environment_share: float = 0.0
 
     @classmethod
     def load(cls, path: Path = TRAFFIC) -> Profile:
@@ -94,6 +99,8 @@ class Profile:
             functions={key: Units(**units) for key, units in raw["functions"].items()},
             emails=raw.get("emails", {}),
             changes=raw.get("changes", {}),
+            snapstart_versions=int(raw["snapstart_versions"]),
+            new_environment_share=float(raw["new_environment_share"]),
         )
 
     def duration_ms(self, key: str) -> float:
@@ -115,6 +122,7 @@ class Function:
     architecture: str
     traced: bool
     sends_email: bool
+    snap_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,6 +222,7 @@ def _functions(stacks: Stacks) -> Iterator[Function]:
                 architecture=(props.get("Architectures") or ["x86_64"])[0],
                 traced=props.get("TracingConfig", {}).get("Mode") == "Active",
                 sends_email=any(a.startswith("ses:Send") for a, _ in _allowed(roles.get(role, {}))),
+                snap_start=props.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions",
             )
 
 
@@ -348,6 +357,9 @@ class Usage:
         if function.traced:
             self.counts["traced_invocations"] += times
         self.counts["read_units"] += times * units.read_units
+        if function.snap_start:
+            restores = times * profile.new_environment_share
+            self.counts["snapstart_restored_gb"] += restores * function.memory_mb / 1024
         self.counts["write_units"] += times * units.write_units
 
 
@@ -372,6 +384,10 @@ def usage(system: System, profile: Profile) -> Usage:
         if system.point_in_time_recovery.get(service):
             found.counts["backup_gb"] += profile.storage_gb * share
     found.counts["alarms"] = system.alarms
+    snapshots = {f.name: f for f in system.routes.values() if f.snap_start}.values()
+    found.counts["snapstart_cache_gb_seconds"] = sum(
+        profile.snapstart_versions * f.memory_mb / 1024 * SECONDS_PER_MONTH for f in snapshots
+    )
     return found
 
 
@@ -451,6 +467,15 @@ def bill(found: Usage, prices: dict[str, Any]) -> list[Line]:
         for arch, price in lam["gb_second"].items()
     ]
     rows += [
+        (
+            "Lambda SnapStart cache",
+            "snapstart_cache_gb_seconds",
+            "GB-s",
+            lam["snapstart_cache_gb_second"],
+            1,
+            True,
+        ),
+        ("Lambda SnapStart restores", "snapstart_restored_gb", "GB", lam["snapstart_restore_gb"], 1, True),
         ("HTTP API", "http_requests", "requests", prices["http_api"]["requests_per_million"], 1e6, True),
         ("DynamoDB writes", "write_units", "write units", ddb["write_units_per_million"], 1e6, True),
         ("DynamoDB reads", "read_units", "read units", ddb["read_units_per_million"], 1e6, True),
@@ -584,7 +609,8 @@ def render(system: System, profile: Profile, prices: dict[str, Any]) -> str:
     out += [f"skipped: {reason}" for reason in found.skipped]
     out += [
         "",
-        "Per route: what one request touches, and its cost per million (without storage, alarms and X-Ray)",
+        "Per route: what one request touches, and its cost per million "
+        "(without storage, alarms, X-Ray and the SnapStart cache)",
     ]
     out.append(f"{'route':32} {'$/M':>7}  functions invoked per request")
     for key, traffic in profile.routes.items():
@@ -592,7 +618,8 @@ def render(system: System, profile: Profile, prices: dict[str, Any]) -> str:
             continue
         alone = replace(profile, requests_per_month=1e6, storage_gb=0, routes={key: traffic})
         one = usage(replace(system, alarms=0), alone)
-        dollars = sum(line.monthly for line in bill(one, prices) if not line.item.startswith("X-Ray"))
+        lines = bill(one, prices)
+        dollars = sum(line.monthly for line in lines if line.item not in PER_MONTH_NOT_PER_REQUEST)
         touched = ", ".join(
             f"{name}" + (f" x{n / 1e6:g}" if n != 1e6 else "") for name, n in one.invocations.items()
         )
@@ -627,6 +654,9 @@ def main() -> None:
     parser.add_argument("--storage-gb", type=float, help="data stored (default: the profile's)")
     parser.add_argument("--traffic", type=Path, default=TRAFFIC, help="traffic profile (TOML)")
     parser.add_argument(
+        "--stage", default="prod", help="the stage whose templates are priced (default prod: SnapStart on)"
+    )
+    parser.add_argument(
         "--durations", type=Path, help="JSON {route key or <service>.<function>: ms}, as `make bench` writes"
     )
     args = parser.parse_args()
@@ -637,7 +667,8 @@ def main() -> None:
         profile = replace(profile, storage_gb=args.storage_gb)
     if args.durations:
         profile = replace(profile, durations_ms=json.loads(args.durations.read_text()))
-    print(render(System.from_stacks(Stacks()), profile, load_prices()))
+    packaged = package_stage(args.stage, ROOT / ".cache" / "stages" / args.stage)
+    print(render(System.from_stacks(Stacks(stage=args.stage, packaged=packaged)), profile, load_prices()))
 
 
 if __name__ == "__main__":

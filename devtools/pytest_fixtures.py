@@ -16,13 +16,22 @@ from moto import mock_aws
 from devtools.lambda_runtime import FunctionSpec, functions
 from devtools.plumbing import MOTO_CONFIG, Plumbing
 from devtools.provision import provision
-from devtools.template import Stacks
+from devtools.template import Stacks, package_stage
+
+APP_SERVICES = ("users", "orders", "notifications")
 
 
 @pytest.fixture(scope="session")
 def stacks() -> Stacks:
     """The packaged templates of every service (``make package`` writes them)."""
     return Stacks()
+
+
+@pytest.fixture(scope="session")
+def prod_stacks(tmp_path_factory: pytest.TempPathFactory) -> Stacks:
+    """The services with functions, packaged for ``prod`` (SnapStart on) into a temporary directory."""
+    packaged = package_stage("prod", tmp_path_factory.mktemp("prod"), APP_SERVICES)
+    return Stacks(stage="prod", services=APP_SERVICES, packaged=packaged)
 
 
 @pytest.fixture

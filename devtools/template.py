@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -47,15 +48,46 @@ class Template:
                 yield logical_id, resource.get("Properties", {})
 
 
-def template_path(service: str) -> Path:
+def template_path(service: str, packaged: Path | None = None) -> Path:
+    if packaged is not None:
+        return packaged / service / Path(TEMPLATE).name
     return ROOT / "services" / service / TEMPLATE
 
 
-def load_template(service: str) -> Template:
-    path = template_path(service)
+def load_template(service: str, packaged: Path | None = None) -> Template:
+    path = template_path(service, packaged)
     if not path.exists():
         raise TemplateError(f"{path} is missing: run `make package` first")
     return Template(service, json.loads(path.read_text()))
+
+
+def package_stage(stage: str, into: Path, services: tuple[str, ...] = SERVICES) -> Path:
+    """``osls package --stage <stage>`` of each service, its output in ``into/<service>``.
+
+    osls empties the service's ``.serverless/`` before packaging, whatever ``--package`` says, so
+    each service is packaged from a copy of its ``serverless.yml`` in ``into/repo`` (its code,
+    ``shared/`` and ``node_modules`` linked): ``make package``'s output, which the tests read,
+    stays whole.
+    """
+    repo = into / "repo"
+    for name in ("shared", "node_modules"):
+        if not (repo / name).is_symlink():
+            repo.mkdir(parents=True, exist_ok=True)
+            (repo / name).symlink_to(ROOT / name)
+    for service in services:
+        copy_dir = repo / "services" / service
+        copy_dir.mkdir(parents=True, exist_ok=True)
+        (copy_dir / "serverless.yml").write_text((ROOT / "services" / service / "serverless.yml").read_text())
+        src = ROOT / "services" / service / "src"
+        if src.exists() and not (copy_dir / "src").is_symlink():  # the bus has no code
+            (copy_dir / "src").symlink_to(src)
+        subprocess.run(  # noqa: S603 - the project's own CLI
+            [str(ROOT / "node_modules/.bin/osls"), "package", "--stage", stage, "--package", into / service],
+            cwd=copy_dir,
+            check=True,
+            capture_output=True,
+        )
+    return into
 
 
 @dataclass
@@ -67,10 +99,12 @@ class Stacks:
     region: str = REGION
     sqs_endpoint: str = f"https://sqs.{REGION}.amazonaws.com"
     services: tuple[str, ...] = SERVICES
+    # Where the templates are (``package_stage``'s directory); None: ``make package``'s output.
+    packaged: Path | None = None
     templates: dict[str, Template] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.templates = {service: load_template(service) for service in self.services}
+        self.templates = {service: load_template(service, self.packaged) for service in self.services}
 
     def stack_name(self, service: str) -> str:
         return f"shop-{service}-{self.stage}"

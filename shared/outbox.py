@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.events.envelope import Envelope
 from shared.observability import logger
 from shared.publisher import EventPublisher, PublishError
+
+if TYPE_CHECKING:  # an annotation only: the stream publishers never load the event models
+    from shared.events.envelope import Envelope
 
 OUTBOX_PREFIX = "OUTBOX#"
 OUTBOX_SK = "EVENT"

@@ -12,11 +12,12 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.events.envelope import Envelope
+if TYPE_CHECKING:  # an annotation only: the stream publishers never load the event models
+    from shared.events.envelope import Envelope
 
 MAX_ENTRIES_PER_CALL = 10
 RETRYABLE_CALL_ERRORS = frozenset(

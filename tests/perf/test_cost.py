@@ -307,3 +307,29 @@ def test_the_report_of_the_default_profile_names_every_route_and_the_reference(t
     assert "$174" in report
     assert "GET /users/{id}" in report
     assert "skipped: POST /orders: not in the packaged templates" in report
+
+
+def _snap_start(template: dict[str, Any]) -> None:
+    """The API function as `prod` packages it: SnapStart on, the integration on its alias."""
+    template["Resources"]["ApiLambdaFunction"]["Properties"]["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+    template["Resources"]["Integration"]["Properties"]["IntegrationUri"] = {
+        "Fn::Join": [":", [{"Fn::GetAtt": ["ApiLambdaFunction", "Arn"]}, "snapstart"]]
+    }
+
+
+def test_snapstart_bills_a_cached_snapshot_all_month_and_a_restore_per_new_environment(
+    template, profile, prices
+):
+    profile = replace(profile, new_environment_share=0.02, snapstart_versions=1)
+    assert _line(template, profile, prices, "Lambda SnapStart cache") == 0
+    assert _line(template, profile, prices, "Lambda SnapStart restores") == 0
+    _snap_start(template)
+    lam = prices["lambda"]
+    # one version of a 256 MB function, cached for the month
+    cache = 0.25 * 730 * 3600 * lam["snapstart_cache_gb_second"]
+    assert _line(template, profile, prices, "Lambda SnapStart cache") == pytest.approx(cache)
+    # 1 M API requests, 2 % of them in a new environment: 20,000 restores of 0.25 GB
+    restores = 1_000_000 * 0.02 * 0.25 * lam["snapstart_restore_gb"]
+    assert _line(template, profile, prices, "Lambda SnapStart restores") == pytest.approx(restores)
+    two_versions = replace(profile, snapstart_versions=2)
+    assert _line(template, two_versions, prices, "Lambda SnapStart cache") == pytest.approx(2 * cache)

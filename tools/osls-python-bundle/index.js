@@ -11,8 +11,9 @@ const path = require('path');
 const repoRoot = path.resolve(__dirname, '..', '..');
 
 class PythonBundle {
-  constructor(serverless) {
+  constructor(serverless, options) {
     this.serverless = serverless;
+    this.options = options || {};
     this.hooks = {
       'after:package:createDeploymentArtifacts': () => this.bundle(),
     };
@@ -20,9 +21,12 @@ class PythonBundle {
 
   bundle() {
     const { service } = this.serverless;
+    // `package --package <dir>` writes the zip there instead of .serverless/.
+    const packageDir = this.options.package
+      ? path.resolve(this.serverless.serviceDir, this.options.package)
+      : path.join(this.serverless.serviceDir, '.serverless');
     const artifact =
-      (service.package && service.package.artifact) ||
-      path.join(this.serverless.serviceDir, '.serverless', `${service.service}.zip`);
+      (service.package && service.package.artifact) || path.join(packageDir, `${service.service}.zip`);
     const venvPython = path.join(repoRoot, '.venv', 'bin', 'python');
     const python = process.env.BUNDLE_PYTHON || (fs.existsSync(venvPython) ? venvPython : 'python3');
     execFileSync(
