@@ -362,17 +362,22 @@ def test_the_deploy_role_lint_catches_wide_statements(service, statement, compla
 # deploy, and on which ARN. A new resource type fails the next test until its deploy permission is
 # granted in the bootstrap stack and named here.
 def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict) -> list[tuple[str, str]]:
-    props = stacks.resolve(service, resource.get("Properties", {}))
+    raw = resource.get("Properties", {})
+
+    def prop(key: str):  # only the names: other properties may need what no template shows
+        return stacks.resolve(service, raw.get(key))
+
     prefix = f"{REGION}:{ACCOUNT}"
     name = stacks.physical_name(service, logical_id) if resource["Type"] != "AWS::S3::Bucket" else None
     api = f"arn:aws:apigateway:{REGION}::/apis/a1b2c3"
     pool = f"arn:aws:cognito-idp:{prefix}:userpool/{REGION}_AbC123"
     bucket = f"arn:aws:s3:::{stacks.stack_name(service)}-serverlessdeploymentbucket-abc123"
-    function = str(props.get("FunctionName", ""))
+    function = str(prop("FunctionName") or "")
     function = function if function.startswith("arn:") else f"arn:aws:lambda:{prefix}:function:{function}"
     calls = {
         "AWS::Lambda::Function": [("lambda:CreateFunction", stacks.arn(service, logical_id))],
         "AWS::Lambda::Version": [("lambda:PublishVersion", function)],
+        "AWS::Lambda::Alias": [("lambda:CreateAlias", function)],
         "AWS::Lambda::Permission": [("lambda:AddPermission", function)],
         "AWS::Lambda::EventSourceMapping": [
             ("lambda:CreateEventSourceMapping", f"arn:aws:lambda:{prefix}:event-source-mapping:e1")
@@ -386,23 +391,23 @@ def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict)
         "AWS::SQS::Queue": [("sqs:CreateQueue", stacks.arn(service, logical_id))],
         "AWS::SQS::QueuePolicy": [
             ("sqs:SetQueueAttributes", f"arn:aws:sqs:{prefix}:{url.rsplit('/', 1)[1]}")
-            for url in props.get("Queues", [])
+            for url in prop("Queues") or []
         ],
         "AWS::SNS::Topic": [("sns:CreateTopic", stacks.arn(service, logical_id))],
         "AWS::CloudWatch::Alarm": [
-            ("cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{prefix}:alarm:{props.get('AlarmName')}")
+            ("cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{prefix}:alarm:{prop('AlarmName')}")
         ],
         "AWS::StepFunctions::StateMachine": [("states:CreateStateMachine", stacks.arn(service, logical_id))],
         "AWS::Events::Rule": [
-            ("events:PutRule", f"arn:aws:events:{prefix}:rule/{props.get('EventBusName')}/{name}"),
-            ("events:PutTargets", f"arn:aws:events:{prefix}:rule/{props.get('EventBusName')}/{name}"),
+            ("events:PutRule", f"arn:aws:events:{prefix}:rule/{prop('EventBusName')}/{name}"),
+            ("events:PutTargets", f"arn:aws:events:{prefix}:rule/{prop('EventBusName')}/{name}"),
         ],
         "AWS::Events::EventBus": [("events:CreateEventBus", stacks.arn(service, logical_id))],
         "AWS::Events::EventBusPolicy": [
-            ("events:PutPermission", f"arn:aws:events:{prefix}:event-bus/{props.get('EventBusName')}")
+            ("events:PutPermission", f"arn:aws:events:{prefix}:event-bus/{prop('EventBusName')}")
         ],
         "AWS::Events::Archive": [
-            ("events:CreateArchive", f"arn:aws:events:{prefix}:archive/{props.get('ArchiveName')}")
+            ("events:CreateArchive", f"arn:aws:events:{prefix}:archive/{prop('ArchiveName')}")
         ],
         "AWS::S3::Bucket": [("s3:CreateBucket", bucket), ("s3:PutObject", f"{bucket}/serverless/x.zip")],
         "AWS::S3::BucketPolicy": [("s3:PutBucketPolicy", bucket)],
@@ -441,6 +446,13 @@ def missing_deploy_permissions(stacks: Stacks, service: str, role: DeployRole) -
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_deploy_role_may_deploy_everything_its_service_packages(stacks, service):
     assert missing_deploy_permissions(stacks, service, deploy_roles()[service]) == []
+
+
+def test_each_deploy_role_may_deploy_its_prod_stack_too(prod_stacks):
+    """prod adds resources dev lacks (SnapStart's versions and aliases)."""
+    roles = deploy_roles()
+    for service in prod_stacks.services:
+        assert missing_deploy_permissions(prod_stacks, service, roles[service]) == []
 
 
 def test_a_deploy_role_may_not_deploy_another_services_resources(stacks):
