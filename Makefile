@@ -86,7 +86,7 @@ package: $(foreach s,$(SERVICES),services/$(s)/.serverless/.packaged-$(STAGE)) #
 define PACKAGE_SERVICE
 services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml \
     $$(shell find services/$(1)/src shared -name '*.py' 2>/dev/null) \
-    requirements/lambda.txt tools/bundle.py tools/osls-python-bundle/index.js | install
+    requirements/lambda.txt tools/bundle.py tools/osls-python-bundle/index.js tools/osls-stage-names/index.js | install
 	@echo "== package $(1) ($(STAGE))"
 	cd services/$(1) && $(OSLS) package --stage $(STAGE)
 	touch $$@
