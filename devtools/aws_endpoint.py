@@ -5,6 +5,11 @@ moto holds no CloudFormation stacks (``devtools.provision`` creates the resource
 variables by asking CloudFormation (``ListStackResources``, ``ListExports``). Those two calls are
 answered here from the packaged templates, with the names and URLs the local resources have;
 every other request goes to moto.
+
+moto is not thread-safe and the server answers each request in a thread of its own: DynamoDB and
+DynamoDB Streams requests are answered one at a time, so that a reader never sees a transaction
+half applied (moto writes a transaction item by item, and takes it back if it is cancelled).
+The moto fixes the project carries (``devtools.moto_patches``) are installed here.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from devtools import moto_patches
 from devtools.template import Stacks
 
 _NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
@@ -33,7 +39,8 @@ def start(stacks: Stacks, host: str, port: int, moto_config: dict[str, Any]) -> 
     What moto's ``ThreadedMotoServer`` does, but binding the port in the caller's thread, so that
     a port in use raises ``OSError`` here instead of hanging.
     """
-    app = TemplateStacks(DomainDispatcherApplication(create_backend_app), stacks)
+    moto_patches.apply()
+    app = TemplateStacks(OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app)), stacks)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="aws-endpoint", daemon=True).start()
     request = urllib.request.Request(
@@ -44,6 +51,21 @@ def start(stacks: Stacks, host: str, port: int, moto_config: dict[str, Any]) -> 
     )
     urllib.request.urlopen(request).close()  # noqa: S310 - our own endpoint, just started
     return server
+
+
+class OneDynamoDBRequestAtATime:
+    """WSGI middleware serialising the requests signed for DynamoDB (its streams' too)."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if "/dynamodb/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+            return self.app(environ, start_response)
+        with self.lock:
+            # moto's responses are lists, built before they are returned: nothing runs after this.
+            return list(self.app(environ, start_response))
 
 
 class TemplateStacks:

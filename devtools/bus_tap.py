@@ -6,6 +6,10 @@ against the rules of the packaged templates, so the log says which consumers it 
 queue (and the functions mapped to that queue), the state machine, or the function a rule
 targets. moto cannot deliver to Lambda targets, so the tap invokes those itself, once, as an
 asynchronous invocation would (no retries locally).
+
+The tap's queues are bounded: each round reads a queue until it is empty, and a backlog over
+``BACKLOG_LIMIT`` events (a stack too busy to log them) is dropped from the log, with a warning
+saying how many; the services' own queues, fed by their own rules, are untouched.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from devtools.template import Stacks
 log = logging.getLogger("devtools.bus")
 
 TAP = "local-stack-tap"
+BACKLOG_LIMIT = 1000  # events waiting in one tap queue before the log gives them up
 
 
 @dataclass(frozen=True)
@@ -96,14 +101,36 @@ class BusTap:
         """Log (and deliver to Lambda targets) the events published since the last call."""
         seen = 0
         for bus, queue_url in self.queues.items():
-            messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            self._drop_backlog_over_limit(bus, queue_url)
+            while messages := self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
                 "Messages", []
-            )
-            for message in messages:
-                self._observe(bus, json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            seen += len(messages)
+            ):
+                for message in messages:
+                    self._observe(bus, json.loads(message["Body"]))
+                self.sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+                        for n, message in enumerate(messages)
+                    ],
+                )
+                seen += len(messages)
         return seen
+
+    def _drop_backlog_over_limit(self, bus: str, queue_url: str) -> None:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        backlog = int(attributes["ApproximateNumberOfMessages"])
+        if backlog > BACKLOG_LIMIT:
+            self.sqs.purge_queue(QueueUrl=queue_url)
+            log.warning(
+                "%s: %d events waited to be logged (over %d): dropped from the log, "
+                "and not delivered to rules' Lambda targets",
+                bus,
+                backlog,
+                BACKLOG_LIMIT,
+            )
 
     def targets(self, bus: str, event: dict[str, Any]) -> list[str]:
         """The target ARNs of every rule of ``bus`` that matches ``event``."""

@@ -7,23 +7,30 @@ returns into the HTTP response with the payload format 2.0 rules. No route gives
 ``{"message":"Not Found"}``; a handler that raises or returns garbage gives 500
 ``{"message":"Internal Server Error"}`` with the trace in the log, never in the response.
 ``/docs`` (Swagger UI) and ``/openapi/<service>.json`` are served without a token (``devtools.api_docs``).
+
+``serve`` runs it under Hypercorn (h11): the framing, size and timeout limits are in
+docs/local-stack.md, "The gateway's HTTP server".
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import re
+import socket
 import string
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
 
 from devtools import api_docs
 from devtools.apigw import Route, http_event, match
@@ -38,8 +45,14 @@ _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 
 Invoke = Callable[[str, dict[str, Any]], Any]  # (function name, event) -> what the handler returned
 HEALTH_PATH = "/health"
-MAX_HEADER_FIELDS = 100  # http.client's limits
-MAX_LINE_BYTES = 65536
+# API Gateway's HTTP API quotas: the request line and header values together, and the payload.
+MAX_HEAD_BYTES = 10_240
+MAX_BODY_BYTES = 10 * 1024 * 1024
+# A longer head is refused by the HTTP parser itself (431), before it reaches the gateway.
+PARSER_HEAD_LIMIT = 64 * 1024
+IDLE_TIMEOUT = 5.0  # seconds a connection may wait for (or between) requests, head included
+BODY_TIMEOUT = 10.0  # seconds a request's body may stall between two reads
+HANDLER_THREADS = 32  # requests handled at once; more wait for a thread
 
 
 @dataclass
@@ -133,8 +146,10 @@ def _decoded(path: str) -> str:
 def _unauthorized(error: InvalidToken, *, token_sent: bool) -> Reply:
     reply = Reply.message(401, "Unauthorized")
     if token_sent:  # API Gateway says why only when there was a token to refuse
+        # The reason may quote the token's claims: a quoted-string of printable ASCII in a header.
+        reason = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in str(error))
         reply.headers.append(
-            ("www-authenticate", f'Bearer error="invalid_token" error_description="{error}"')
+            ("www-authenticate", f'Bearer error="invalid_token" error_description="{reason}"')
         )
     return reply
 
@@ -164,131 +179,151 @@ def _reply(result: Any) -> Reply:
     return Reply(status, payload, headers)
 
 
-class _BadHeaders(Exception):
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _Refused(Exception):
+    """A request refused before the gateway sees it; its connection is closed."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.reply = Reply.message(status, message)
+        self.reply.headers.append(("connection", "close"))
 
 
-class _Headers:
-    """A request's header fields in order, looked up by name whatever its case (the first wins)."""
+class GatewayApp:
+    """The gateway as an ASGI application: the request's framing and size checked, its body read,
+    ``Gateway.handle`` run in a thread (handlers block), the reply sent and logged."""
 
-    def __init__(self, fields: list[tuple[str, str]]) -> None:
-        self._fields = fields
-        self._first: dict[str, str] = {}
-        for name, value in fields:
-            self._first.setdefault(name.lower(), value)
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.threads = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="gateway")
 
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._first.get(name.lower(), default)
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._fields)
-
-
-def _header_fields(rfile: Any) -> list[tuple[str, str]]:
-    """The header block, ``name: value`` lines up to the empty one, with http.client's limits.
-    http.server reads it with the e-mail parser, a quarter of the gateway's time per request."""
-    fields: list[tuple[str, str]] = []
-    while True:
-        line = rfile.readline(MAX_LINE_BYTES + 1)
-        if len(line) > MAX_LINE_BYTES:
-            raise _BadHeaders(431, "Header line too long")
-        if line in (b"\r\n", b"\n", b""):
-            return fields
-        if len(fields) == MAX_HEADER_FIELDS:
-            raise _BadHeaders(431, "Too many headers")
-        name, colon, value = line.decode("iso-8859-1").partition(":")
-        # No space before the colon, no folded continuation line (RFC 9112 lets a server refuse both).
-        if not colon or not name or name != name.strip():
-            raise _BadHeaders(400, "Bad header line")
-        fields.append((name, value.strip()))
-
-
-def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
-    """Start serving ``gateway`` in a daemon thread; the caller stops it with ``shutdown()``."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; with Nagle on, the second waits for the client's
-        # delayed ACK (~40 ms a response on Linux).
-        disable_nagle_algorithm = True
-
-        def _any(self) -> None:
-            started = time.perf_counter()
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
-            reply = gateway.handle(self.command, self.path, list(self.headers.items()), body)
-            self.send_response(reply.status)
-            for name, value in reply.headers:
-                if name.lower() not in ("content-length", "connection"):
-                    self.send_header(name, value)
-            self.send_header("content-length", str(len(reply.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(reply.body)
-            if urlsplit(self.path).path != HEALTH_PATH:
-                log.info(
-                    "%s %s %d %.0f ms correlation_id=%s",
-                    self.command,
-                    self.path,
-                    reply.status,
-                    (time.perf_counter() - started) * 1000,
-                    reply.header(CORRELATION_HEADER) or "-",
-                )
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
-
-        def parse_request(self) -> bool:
-            """The base class's, for HTTP/1.0 and 1.1, with the header block read by
-            ``_header_fields``: requests per second rose by a quarter."""
-            # Errors answer as HTTP/1.1 (the base class would answer a bare body, as to HTTP/0.9).
-            self.command, self.request_version = None, "HTTP/1.1"
-            self.close_connection = True
-            self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-            words = self.requestline.split()
-            if not words:
-                return False
-            if len(words) != 3:
-                self.send_error(400, f"Bad request syntax ({self.requestline!r})")
-                return False
-            command, path, version = words
-            if version not in ("HTTP/1.0", "HTTP/1.1"):
-                status = 505 if version.startswith("HTTP/") else 400
-                self.send_error(status, f"Unsupported version {version!r}")
-                return False
-            self.command, self.request_version = command, version
-            # As the base class: '//x' could read as a host to a client that follows it.
-            self.path = "/" + path.lstrip("/") if path.startswith("//") else path
-            try:
-                self.headers = _Headers(_header_fields(self.rfile))
-            except _BadHeaders as error:
-                self.send_error(error.status, str(error))
-                return False
-            connection = (self.headers.get("connection") or "").lower()
-            self.close_connection = connection == "close" or (
-                version == "HTTP/1.0" and connection != "keep-alive"
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return None
+        started = time.perf_counter()
+        method = scope["method"]
+        target = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        try:
+            _check_head(target, headers)
+            body = await _body(headers, receive)
+        except _Refused as refused:
+            reply = refused.reply
+        else:
+            loop = asyncio.get_running_loop()
+            reply = await loop.run_in_executor(
+                self.threads, self.gateway.handle, method, target, headers, body
             )
-            if (self.headers.get("expect") or "").lower() == "100-continue" and version == "HTTP/1.1":
-                return self.handle_expect_100()
-            return True
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [
+                    (name.encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+                    for name, value in reply.headers
+                    if name.lower() != "content-length"
+                ]
+                + [(b"content-length", str(len(reply.body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
+        if urlsplit(target).path != HEALTH_PATH:
+            log.info(
+                "%s %s %d %.0f ms correlation_id=%s",
+                method,
+                target,
+                reply.status,
+                (time.perf_counter() - started) * 1000,
+                reply.header(CORRELATION_HEADER) or "-",
+            )
 
-        def __getattr__(self, name: str) -> Any:
-            # Any other method (TRACE, PROPFIND...) is routed too: API Gateway answers 404, not 501.
-            if name.startswith("do_"):
-                return self._any
-            raise AttributeError(name)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # every request is logged once, by _any
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
 
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is no news
-                log.exception("gateway failed on a request from %s", client_address)
+def _check_head(target: str, headers: list[tuple[str, str]]) -> None:
+    names = [name for name, _ in headers]
+    # RFC 9112 6.3: a message with both may be an attempt at request smuggling; refused, not guessed.
+    if "transfer-encoding" in names and "content-length" in names:
+        raise _Refused(400, "Bad Request")
+    if len(target) + sum(len(value) for _, value in headers) > MAX_HEAD_BYTES:
+        raise _Refused(431, "Request Header Fields Too Large")
 
-    server = Server((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
-    return server
+
+async def _body(headers: list[tuple[str, str]], receive: Receive) -> bytes:
+    """The request's body, refused (413) beyond API Gateway's payload limit before it is all read.
+    The parser has already refused a malformed or conflicting Content-Length."""
+    declared = next((int(value) for name, value in headers if name == "content-length"), 0)
+    if declared > MAX_BODY_BYTES:
+        raise _Refused(413, "Request Entity Too Large")
+    chunks, size = [], 0
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), BODY_TIMEOUT)
+        except TimeoutError:
+            raise _Refused(408, "Request Timeout") from None
+        if message["type"] == "http.disconnect":
+            raise _Refused(400, "Bad Request")  # nobody reads the answer
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY_BYTES:  # chunked: no length declared
+            raise _Refused(413, "Request Entity Too Large")
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+@dataclass
+class GatewayServer:
+    """A running gateway: ``server_address``, and ``shutdown()`` to stop it."""
+
+    server_address: tuple[str, int]
+    _loop: asyncio.AbstractEventLoop
+    _stopping: asyncio.Event
+    _thread: threading.Thread
+
+    def shutdown(self) -> None:
+        """Stop accepting, let requests in flight finish (up to a second), close the socket."""
+        self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=5)
+
+
+def serve(gateway: Gateway, host: str, port: int) -> GatewayServer:
+    """Start serving ``gateway`` with Hypercorn in a daemon thread (port 0: a free one).
+
+    The port is bound here, so that a port in use raises ``OSError`` in the caller."""
+    listener = socket.create_server((host, port))
+    address = listener.getsockname()[:2]
+    config = Config()
+    config.bind = [f"fd://{listener.detach()}"]  # Hypercorn's to close
+    config.keep_alive_timeout = IDLE_TIMEOUT
+    # Not Hypercorn's read_timeout: it also runs while a request is handled, and after a handler
+    # slower than it the connection reads nothing more (its next request is never answered).
+    config.h11_max_incomplete_size = PARSER_HEAD_LIMIT
+    config.graceful_timeout = 1.0
+    config.accesslog = None  # every request is logged once, by GatewayApp
+    config.errorlog = logging.getLogger("devtools.gateway.server")
+    loop = asyncio.new_event_loop()
+    stopping = asyncio.Event()
+    app = GatewayApp(gateway)
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(hypercorn_serve(app, config, shutdown_trigger=stopping.wait))
+        finally:
+            app.threads.shutdown(wait=False, cancel_futures=True)
+            loop.close()
+
+    thread = threading.Thread(target=run, name="gateway", daemon=True)
+    thread.start()
+    return GatewayServer(address, loop, stopping, thread)

@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.template import ROOT, Stacks, TemplateError
 
-# API Gateway's JWT authorizers accept RSA signatures only; locally we sign with this one.
-ALGORITHM = "RS256"
+# API Gateway's JWT authorizers accept "RSA-based algorithms"; locally we sign with the first.
+ALGORITHMS = ("RS256", "RS384", "RS512")
 TOKEN_LIFETIME_SECONDS = 3600
 KEY_FILE = "jwt-signing-key.pem"
 DEFAULT_IDENTITY_SOURCE = "$request.header.Authorization"
@@ -131,7 +131,7 @@ def mint(
     }
     if groups:
         claims["cognito:groups"] = list(groups)
-    return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.key_id})
+    return jwt.encode(claims, key.private_key, algorithm=ALGORITHMS[0], headers={"kid": key.key_id})
 
 
 def token_for(stacks: Stacks, key: SigningKey, subject: str, groups: tuple[str, ...] = ()) -> str:
@@ -150,27 +150,31 @@ def validate(token: str, key: SigningKey, authorizer: JwtAuthorizer) -> dict[str
 
     Checked as AWS documents: ``kid`` and an RSA ``alg`` (never ``none`` or HMAC), the signature,
     ``exp`` (required), ``nbf`` and ``iat`` when present, ``iss``, and ``aud`` (or ``client_id``
-    when the token has no ``aud``) against the configured audiences.
+    when the token has no ``aud``) against the configured audiences. Claims of any JSON type are
+    refused, never raised on: a string audience, or a list of them, is the only one that matches.
     """
     try:
         header = jwt.get_unverified_header(token)
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken(f"algorithm {header.get('alg')!r} is not accepted")
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken(f"algorithm {str(header.get('alg'))[:20]!r} is not accepted")
         if header.get("kid") != key.key_id:
             raise InvalidToken("unknown signing key (kid); mint tokens with `make token`")
         claims = jwt.decode(
             token,
             key.private_key.public_key(),
-            algorithms=[ALGORITHM],
+            algorithms=list(ALGORITHMS),
             issuer=authorizer.issuer,
             options={"require": ["exp", "iss"], "verify_aud": False},
         )
-    except jwt.PyJWTError as error:
+    # PyJWT turns a claim of the wrong type into a TypeError or an OverflowError (exp: 1e400), not
+    # always into its own errors.
+    except (jwt.PyJWTError, TypeError, ValueError, OverflowError) as error:
         raise InvalidToken(str(error)) from None
     audience = claims["aud"] if "aud" in claims else claims.get("client_id")
-    presented = set(audience) if isinstance(audience, list) else {audience}
-    if not presented & set(authorizer.audiences):
-        raise InvalidToken(f"audience {audience!r} is not one of {list(authorizer.audiences)}")
+    presented = audience if isinstance(audience, list) else [audience]
+    if not any(isinstance(value, str) and value in authorizer.audiences for value in presented):
+        configured = list(authorizer.audiences)
+        raise InvalidToken(f"audience {json.dumps(audience)[:100]} is not one of {configured}")
     return claims
 
 

@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,8 +135,8 @@ class Plumbing:
     mappings: list[EventSourceMapping] = field(init=False)
 
     # One handler at a time: moto runs each execution's Lambda tasks in a thread of its own, beside
-    # the deliveries of the calling thread, and moto is not thread-safe (a transaction deep-copies
-    # the table it writes: another write in the meantime fails it with "dictionary changed size").
+    # the deliveries of the calling thread, and moto in process is not thread-safe (a scan beside a
+    # write of the same table fails with "dictionary changed size").
     lock: ClassVar[threading.RLock] = threading.RLock()
 
     def __post_init__(self) -> None:
@@ -145,7 +144,8 @@ class Plumbing:
         self.mappings = [m for m in event_source_mappings(self.stacks, self.specs) if m.enabled]
         self._handlers: dict[str, Callable] = {}
         self._positions: dict[tuple[str, str], str] = {}  # (stream, shard) -> last sequence number done
-        self._stream_attempts: Counter[tuple[str, str]] = Counter()
+        # (consumer, shard) -> (the sequence number it fails on, attempts): one entry per failing shard.
+        self._stream_attempts: dict[tuple[str, str], tuple[str, int]] = {}
 
     def client(self, name: str) -> Any:
         return self.session.client(name, region_name=self.stacks.region, endpoint_url=self.endpoint_url)
@@ -226,6 +226,7 @@ class Plumbing:
             delivered += len(wanted)
             if failed == set():
                 self._positions[key] = batch[-1]["dynamodb"]["SequenceNumber"]
+                self._stream_attempts.pop(key, None)
                 continue
             # Lambda resumes from the lowest failed record (everything, when the handler raised).
             sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in wanted]
@@ -234,10 +235,13 @@ class Plumbing:
             done = [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) < int(first_failed)]
             if done:
                 self._positions[key] = done[-1]["dynamodb"]["SequenceNumber"]
-            self._stream_attempts[(key[0], first_failed)] += 1
-            if self._stream_attempts[(key[0], first_failed)] > mapping.max_retry_attempts:
+            failing, attempts = self._stream_attempts.get(key, (first_failed, 0))
+            attempts = attempts + 1 if failing == first_failed else 1
+            self._stream_attempts[key] = (first_failed, attempts)
+            if attempts > mapping.max_retry_attempts:
                 self._give_up_on_stream_batch(mapping, stream_arn, shard_id, wanted)
                 self._positions[key] = batch[-1]["dynamodb"]["SequenceNumber"]
+                del self._stream_attempts[key]
             break  # the rest waits for the next round, as a shard is processed in order
         return delivered
 

@@ -13,12 +13,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from devtools import moto_patches
 from devtools.lambda_runtime import FunctionSpec, functions
 from devtools.plumbing import MOTO_CONFIG, Plumbing
 from devtools.provision import provision
 from devtools.template import Stacks, package_stage
 
 APP_SERVICES = ("users", "orders", "notifications")
+
+moto_patches.apply()  # every suite runs moto as the local stack does
 
 
 @pytest.fixture(scope="session")

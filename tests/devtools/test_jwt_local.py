@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import time
 from pathlib import Path
@@ -147,3 +148,48 @@ def test_make_token_mints_for_the_issuer_and_every_audience_of_the_templates(key
 
     for authorizer in authorizers(stacks).values():
         assert validate(token, key, authorizer)["cognito:groups"] == ["admin"]
+
+
+def _signed(key: SigningKey, claims: dict, algorithm: str = "RS256") -> str:
+    """Claims signed as they are (PyJWT's ``encode`` refuses some of these types)."""
+    now = int(time.time())
+    return jwt.api_jws.encode(
+        json.dumps({"sub": "u1", "iss": ISSUER, "iat": now, "exp": now + 60} | claims).encode(),
+        key.private_key,
+        algorithm=algorithm,
+        headers={"kid": key.key_id},
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "RS384", "RS512"])
+def test_every_rsa_algorithm_api_gateway_documents_is_accepted(key: SigningKey, algorithm: str) -> None:
+    assert validate(_signed(key, {"aud": "client-a"}, algorithm), key, AUTHORIZER)["sub"] == "u1"
+
+
+HOSTILE_CLAIMS = {
+    "aud an object": {"aud": {"client-a": True}},
+    "aud a list of lists": {"aud": [["client-a"], "other"]},
+    "aud a number": {"aud": 7},
+    "aud null": {"aud": None},
+    "aud not Latin-1": {"aud": "клиент-😀"},
+    "client_id an object": {"client_id": {"id": "client-a"}},
+    "client_id a list": {"client_id": [["client-a"]]},
+    "exp infinite": {"aud": "client-a", "exp": float("inf")},
+    "exp a string": {"aud": "client-a", "exp": "tomorrow"},
+    "nbf a list": {"aud": "client-a", "nbf": [1]},
+    "iat an object": {"aud": "client-a", "iat": {"at": 1}},
+    "iss a list": {"aud": "client-a", "iss": [ISSUER]},
+    "iss not Latin-1": {"aud": "client-a", "iss": "émetteur-名"},
+}
+
+
+@pytest.mark.parametrize("claims", HOSTILE_CLAIMS.values(), ids=HOSTILE_CLAIMS.keys())
+def test_claims_of_any_type_or_character_are_refused_never_raised_on(key: SigningKey, claims: dict) -> None:
+    with pytest.raises(InvalidToken):
+        validate(_signed(key, claims), key, AUTHORIZER)
+
+
+def test_a_list_audience_passes_when_one_of_its_strings_is_configured(key: SigningKey) -> None:
+    token = _signed(key, {"aud": [{"x": 1}, ["client-a"], "client-b"]})
+
+    assert validate(token, key, AUTHORIZER)["sub"] == "u1"

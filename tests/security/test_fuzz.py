@@ -102,7 +102,6 @@ def api(gateway: Gateway) -> Iterator[str]:
     server = serve(gateway, "127.0.0.1", 0)  # a free port: never the e2e stack's
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
