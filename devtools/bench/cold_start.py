@@ -112,7 +112,7 @@ import boto3
 from botocore import xform_name
 from botocore.exceptions import ClientError
 clients = {{}}
-for name in created:
+for name in created:  # as many clients as the handler built, a second of a kind included
     clients.setdefault(name, boto3.client(name))
 for service, operation, params in calls:
     try:
