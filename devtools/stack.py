@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 
@@ -48,6 +48,9 @@ log = logging.getLogger("devtools.stack")
 HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
+# Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s, the
+# plumbing's round what is left of 2 s, then the process exits whatever its threads are doing.
+SHUTDOWN_BUDGET = 2.0
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -255,17 +258,33 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         print(_banner(endpoints, route_table, time.perf_counter() - started), flush=True)
         threading.Thread(target=plumbing.warm, name="warm", daemon=True).start()
         stop.wait()
-        http.shutdown()
-        pumping.join(timeout=10)  # a handler stuck in a call must not hold Ctrl-C up
+        deadline = time.monotonic() + SHUTDOWN_BUDGET
+        http.shutdown(timeout=SHUTDOWN_BUDGET)
+        pumping.join(timeout=max(0.0, deadline - time.monotonic()))
     aws.shutdown()
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without joining the threads left: the gateway's workers and moto's state machine
+    executions may be blocked in a handler, and the interpreter would wait for them at exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main() -> None:
     _configure_logging()
     endpoints = Endpoints.from_environment()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(signum: int, _: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: do not wait for the orderly stop
+            _exit_now(128 + signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         run(endpoints, stop)
     except TemplateError as error:
@@ -275,6 +294,7 @@ def main() -> None:
             sys.exit(f"error: {error.strerror}: is another `make dev` running? Set API_PORT / AWS_PORT.")
         raise
     print("Local stack stopped.", flush=True)
+    _exit_now(0)
 
 
 if __name__ == "__main__":

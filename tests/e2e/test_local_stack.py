@@ -1,163 +1,33 @@
-"""The local stack end to end: ``python -m devtools.stack`` runs in a subprocess on free ports and is
-driven only over HTTP (its gateway) and its AWS endpoint, as a developer would drive ``make dev``.
-
-Tokens come from ``python -m devtools.jwt_local`` (what ``make token`` runs), against the same
-state directory as the stack, so its signing key is the one the gateway trusts.
-"""
+"""The local stack end to end, driven only over HTTP and its AWS endpoint (``tests.e2e.local_stack``)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import jwt
 import pytest
 
 from devtools.jwt_local import SigningKey, mint
 from devtools.lambda_runtime import functions
 from devtools.template import ROOT, Stacks
+from tests.e2e.local_stack import LocalStack, Reply, running, wait_until
 
 pytestmark = pytest.mark.e2e
 
-READY_TIMEOUT = 30.0
 FINAL_STATUSES = {"CONFIRMED", "FAILED", "CANCELLED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-
-@dataclass
-class LocalStack:
-    api_port: int
-    aws_port: int
-    state_dir: Path
-    log: Path
-
-    @property
-    def aws(self) -> str:
-        return f"http://127.0.0.1:{self.aws_port}"
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        headers = dict(headers or {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=15)
-        try:
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
-            status, raw, reply_headers = response.status, response.read(), response.getheaders()
-        finally:
-            connection.close()
-        parsed = json.loads(raw) if raw else None
-        return Reply(status, parsed, {name.lower(): value for name, value in reply_headers})
-
-    def token(self, user: str, groups: str = "") -> str:
-        """A token from the CLI ``make token`` runs."""
-        minted = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "devtools.jwt_local", user, "--groups", groups],
-            cwd=ROOT,
-            env={**os.environ, "LOCAL_STACK_DIR": str(self.state_dir)},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return minted.stdout.strip()
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.aws,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    state_dir = tmp_path_factory.mktemp("local-stack")
-    api_port, aws_port = _free_port(), _free_port()
-    local = LocalStack(api_port, aws_port, state_dir, state_dir / "stack.log")
-    environment = {
-        **os.environ,
-        "API_PORT": str(api_port),
-        "AWS_PORT": str(aws_port),
-        "LOCAL_STACK_DIR": str(state_dir),
-        "PYTHONUNBUFFERED": "1",
-    }
-    with local.log.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.stack"], cwd=ROOT, env=environment, stdout=log, stderr=log
-        )
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"the stack exited with {process.returncode}:\n{local.log_text()}")
-        try:
-            return local.request("GET", "/health").status == 200
-        except OSError:
-            return False
-
-    try:
-        _wait_until(healthy, READY_TIMEOUT, "GET /health")
+    with running(tmp_path_factory.mktemp("local-stack")) as local:
         yield local
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, local.log_text()[-5000:]
-    assert "Local stack stopped." in local.log_text()
 
 
 def test_the_stack_answers_as_api_gateway_does_for_unknown_routes(stack: LocalStack) -> None:
@@ -211,7 +81,7 @@ def test_every_event_crossing_the_bus_is_logged_with_its_correlation_id(stack: L
 
     assert created.status == 201, created.body
     assert created.headers["x-correlation-id"] == "e2e-dora-1"
-    line = _wait_until(
+    line = wait_until(
         lambda: next(
             (ln for ln in stack.log_text().splitlines() if "UserCreated correlation_id=e2e-dora-1" in ln),
             None,
@@ -236,7 +106,7 @@ def _place_order(stack: LocalStack, token: str, payment_token: str) -> str:
         # 409 until the orders service's copy of the new profile arrived over the bus.
         return None if reply.status == 409 else reply
 
-    reply = _wait_until(placed, 15, "the profile to reach the orders service")
+    reply = wait_until(placed, 15, "the profile to reach the orders service")
     assert reply.status == 202, reply.body
     assert reply.body["status"] == "PENDING"
     return reply.body["order_id"]
@@ -258,7 +128,7 @@ def test_orders_reach_their_final_status_and_their_notifications(stack: LocalSta
         statuses = {token: reply.body["status"] for token, reply in replies.items() if reply.status == 200}
         return statuses if len(statuses) == len(orders) and set(statuses.values()) <= FINAL_STATUSES else None
 
-    statuses = _wait_until(final_statuses, 30, "every order to reach a final status", interval=0.5)
+    statuses = wait_until(final_statuses, 30, "every order to reach a final status", interval=0.5)
     assert statuses == {"tok_ok": "CONFIRMED", "tok_decline": "FAILED", "tok_flaky": "CONFIRMED"}
     listed = stack.request("GET", "/users/erin/orders", token=erin).body
     assert {order["order_id"] for order in listed["orders"]} == set(orders.values())
@@ -269,7 +139,7 @@ def test_orders_reach_their_final_status_and_their_notifications(stack: LocalSta
         sent = {n["values"].get("order_id", "-"): n["template"] for n in page["notifications"]}
         return sent if len(sent) == 4 else None
 
-    sent = _wait_until(notifications, 15, "the welcome and the three order e-mails", interval=0.5)
+    sent = wait_until(notifications, 15, "the welcome and the three order e-mails", interval=0.5)
     assert sent == {
         "-": "welcome",
         orders["tok_ok"]: "order_confirmed",
@@ -373,7 +243,7 @@ def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:
         found = dict(re.findall(r"sqs → (\S+): \d+ record\(s\), (\w+)", stack.log_text()[before:]))
         return found if set(consumers.values()) <= found.keys() else None
 
-    delivered = _wait_until(outcomes, 10, "every consumer to get its poison message")
+    delivered = wait_until(outcomes, 10, "every consumer to get its poison message")
     assert set(delivered.values()) - {"ok"}, delivered  # at least one consumer failed on it
     hank = stack.token("hank")
     created = stack.request("POST", "/users", token=hank, body={"email": "hank@example.com", "name": "Hank"})
@@ -383,4 +253,4 @@ def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:
         page = stack.request("GET", "/users/hank/notifications", token=hank).body
         return [n["template"] for n in page["notifications"]] == ["welcome"]
 
-    _wait_until(welcomed, 10, "the welcome e-mail after the poison messages")
+    wait_until(welcomed, 10, "the welcome e-mail after the poison messages")
