@@ -177,7 +177,23 @@ def test_invoke_local_resolves_the_environment_the_stack_gives_each_function(sta
     assert checked, "no function reads a Ref or an import: this test checks nothing"
 
 
-def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) -> None:
+def _invoke_local(function: str, sample: str, state_dir: Path) -> subprocess.CompletedProcess:
+    """``npx osls invoke local`` in services/users as a newcomer runs it: no AWS variable, no
+    virtualenv (neither activated nor on PATH)."""
+    venv = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv)
+    environment = {"PATH": path, "HOME": os.environ["HOME"], "LOCAL_STACK_DIR": str(state_dir)}
+    return subprocess.run(  # noqa: S603 - the project's own CLI
+        [str(ROOT / "node_modules/.bin/osls"), "invoke", "local", "-f", function, "--path", sample],
+        cwd=ROOT / "services/users",
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_invoke_local_runs_a_function_against_the_live_stack_with_no_setup(stack: LocalStack) -> None:
     """The walkthrough of docs/local-stack.md: the users service's sample event reads the profile
     created over HTTP a moment before."""
     sample = json.loads((ROOT / "services/users/events/get_user.json").read_text())
@@ -187,40 +203,21 @@ def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) 
         "POST", "/users", token=stack.token(user), body={"email": email, "name": "Sample"}
     )
     assert created.status == 201, created.body
-    venv = Path(sys.executable).parent
-    environment = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": stack.aws,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PYTHONPATH": "src:../..",
-        "VIRTUAL_ENV": str(venv.parent),
-        "PATH": f"{venv}{os.pathsep}{os.environ['PATH']}",
-    }
 
-    invoked = subprocess.run(  # noqa: S603 - the project's own CLI
-        [
-            str(ROOT / "node_modules/.bin/osls"),
-            "invoke",
-            "local",
-            "-f",
-            "api",
-            "--path",
-            "events/get_user.json",
-        ],
-        cwd=ROOT / "services/users",
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    invoked = _invoke_local("api", "events/get_user.json", stack.state_dir)
 
     assert invoked.returncode == 0, invoked.stdout + invoked.stderr
     response = json.loads(invoked.stdout[invoked.stdout.index("{\n") :])
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["email"] == email
+    assert f"against the local stack, AWS endpoint {stack.aws}" in invoked.stderr
+
+
+def test_invoke_local_without_a_running_stack_says_how_to_start_one(tmp_path: Path) -> None:
+    invoked = _invoke_local("api", "events/get_user.json", tmp_path)
+
+    assert invoked.returncode != 0
+    assert "No local stack is running: start one with `make dev`" in invoked.stdout + invoked.stderr
 
 
 def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:

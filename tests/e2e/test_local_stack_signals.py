@@ -51,10 +51,13 @@ def _load(stack: LocalStack, stop: threading.Event, statuses: list[int]) -> None
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_an_idle_stack_stops_within_3_s(tmp_path: Path, signum: int) -> None:
     stack = start(tmp_path)
+    announced = tmp_path / "endpoints.json"  # where invoke local finds a running stack
+    assert announced.exists()
 
     stopped = _stop(stack, signum)
 
     assert stopped < STOP_WITHIN, stack.log_text()[-3000:]
+    assert not announced.exists()
     assert stack.process.returncode == 0, stack.log_text()[-3000:]
     assert stack.log_text().rstrip().endswith("Local stack stopped.")
 
