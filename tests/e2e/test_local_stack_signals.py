@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.jwt_local import SigningKey, token_for
+from devtools.template import Stacks
 from tests.e2e.local_stack import LocalStack, kill, session_alive, start, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -39,13 +41,13 @@ def _stop(stack: LocalStack, signum: int) -> float:
 def _load(stack: LocalStack, stop: threading.Event, statuses: list[int]) -> None:
     """A client creating users and placing orders until ``stop``."""
     user = f"load-{threading.get_ident()}"
-    token = stack.token(user)
-    stack.request("POST", "/users", token=token, body={"email": f"{user}@example.com", "name": "Load"})
-    while not stop.is_set():
-        try:
+    token = token_for(Stacks(), SigningKey.load_or_create(stack.state_dir), user)
+    try:
+        stack.request("POST", "/users", token=token, body={"email": f"{user}@example.com", "name": "Load"})
+        while not stop.is_set():
             statuses.append(stack.request("POST", "/orders", token=token, body=ORDER).status)
-        except OSError:
-            return  # the stack went away under us: what this test is about
+    except OSError:
+        return  # the stack went away under us: what this test is about
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
