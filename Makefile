@@ -19,7 +19,7 @@ OSLS := $(CURDIR)/node_modules/.bin/osls
 SERVICES := bus users orders notifications
 STAGE ?= dev
 
-.PHONY: help install dev test lint pytest package schemas openapi fuzz clean
+.PHONY: help install dev test changed deploy rehearse lint pytest package schemas openapi fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -86,12 +86,22 @@ package: $(foreach s,$(SERVICES),services/$(s)/.serverless/.packaged-$(STAGE)) #
 define PACKAGE_SERVICE
 services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml \
     $$(shell find services/$(1)/src shared -name '*.py' 2>/dev/null) \
-    requirements/lambda.txt tools/bundle.py tools/osls-python-bundle/index.js | install
+    requirements/lambda.txt tools/bundle.py tools/osls-python-bundle/index.js tools/osls-stage-names/index.js | install
 	@echo "== package $(1) ($(STAGE))"
 	cd services/$(1) && $(OSLS) package --stage $(STAGE)
 	touch $$@
 endef
 $(foreach s,$(SERVICES),$(eval $(call PACKAGE_SERVICE,$(s))))
+
+# Standard output holds the services alone (the workflows read it): the venv's install talks on stderr.
+changed: ## The services a change affects, in deploy order: make changed BASE=<git ref>
+	$(if $(BASE),,$(error usage: make changed BASE=<git ref, e.g. origin/main>))
+	@$(MAKE) --no-print-directory --silent $(VENV_STAMP) >&2
+	@$(BIN)/python .ci/changed.py "$(BASE)"
+
+deploy: install ## Deploy one service with the credentials of the environment: make deploy SERVICE=<name> STAGE=<stage>
+	$(if $(filter $(SERVICE),$(SERVICES)),,$(error usage: make deploy SERVICE=<$(SERVICES)> STAGE=<stage>))
+	cd services/$(SERVICE) && $(OSLS) deploy --stage $(STAGE)
 
 lint: install ## ruff on all Python code
 	$(BIN)/ruff check .
@@ -109,7 +119,12 @@ fuzz: install package ## schemathesis on every operation of openapi/, FUZZ_EXAMP
 # One worker per core: tests are isolated (a moto account each, free ports for the local stack),
 # and many of them wait on state machine retries or subprocesses.
 pytest: install
-	$(BIN)/pytest -q --numprocesses auto
+	$(BIN)/pytest -q --numprocesses auto -m "not rehearsal"
+
+# The real `osls-compose deploy` and `osls remove` against moto's CloudFormation on this machine,
+# from a copy of the repository (about 3 minutes; CI runs it after `make test`).
+rehearse: install package ## Deploy rehearsal: compose deploys every stack to an emulator, then osls removes them
+	$(BIN)/pytest -q -m rehearsal tests/delivery/test_deploy_rehearsal.py
 
 test: lint package pytest ## Every check: ruff, offline packaging, the whole pytest suite
 

@@ -1,0 +1,137 @@
+"""The services a change affects, one a line, in deploy order: `make changed BASE=<git ref>`.
+
+What each service's template and zip are built from:
+
+- its own folder, and the files its ``serverless.yml`` includes with ``${file(...)}``;
+- ``shared/``, ``requirements/`` and ``tools/`` (every zip carries them), for services with functions;
+- ``package.json``, ``package-lock.json`` (the framework that writes every template) and
+  ``serverless-compose.yml`` (the params it passes), for every service.
+
+A service's template (its ``serverless.yml`` and includes) also makes the outputs that compose passes
+to other services, so a change there affects the services that take them (the bus: every consumer).
+Its code cannot change an output, so a code change affects the service alone.
+
+The services are the folders ``services/*/serverless.yml``; the deploy order is compose's: a service
+after every service whose outputs it takes (``${bus.EventBusArn}``) or that it ``dependsOn``, ties in
+the order of ``serverless-compose.yml``. A base git cannot resolve (the first push of a branch, a
+force push) affects every service. Run from the repository's root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import posixpath
+import re
+import subprocess
+import sys
+from graphlib import TopologicalSorter
+from pathlib import Path
+
+import yaml
+
+EVERY_SERVICE = ("package.json", "package-lock.json", "serverless-compose.yml")
+EVERY_FUNCTION = ("shared/", "requirements/", "tools/")
+_INCLUDE = re.compile(r"\$\{file\(([^)]+)\)")
+_OUTPUT_REFERENCE = re.compile(r"\$\{([A-Za-z0-9_-]+)\.")
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads a serverless.yml whose values carry CloudFormation tags (!Sub, !GetAtt...)."""
+
+
+_CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def _under(path: str, prefixes: tuple[str, ...] | list[str]) -> bool:
+    return any(path == prefix.rstrip("/") or path.startswith(prefix) for prefix in prefixes)
+
+
+class Services:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.names = sorted(path.parent.name for path in root.glob("services/*/serverless.yml"))
+        compose = yaml.safe_load((root / "serverless-compose.yml").read_text())["services"]
+        unknown = set(compose) ^ set(self.names)
+        if unknown:
+            raise SystemExit(
+                f"serverless-compose.yml and services/*/serverless.yml differ: {sorted(unknown)}"
+            )
+        self.takes_outputs_of = {
+            name: {
+                *_OUTPUT_REFERENCE.findall(yaml.safe_dump(entry.get("params", {}))),
+                *entry.get("dependsOn", []),
+            }
+            & set(compose)
+            for name, entry in compose.items()
+        }
+        self.compose_order = list(compose)
+
+    def deploy_order(self) -> list[str]:
+        sorter = TopologicalSorter(self.takes_outputs_of)
+        sorter.prepare()
+        order = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=self.compose_order.index)
+            order.extend(ready)
+            sorter.done(*ready)
+        return order
+
+    def template_inputs(self, name: str) -> list[str]:
+        """The service's serverless.yml and the files it includes, relative to the root."""
+        folder = f"services/{name}"
+        text = (self.root / folder / "serverless.yml").read_text()
+        included = [posixpath.normpath(posixpath.join(folder, p.strip())) for p in _INCLUDE.findall(text)]
+        return [f"{folder}/serverless.yml", *included]
+
+    def has_functions(self, name: str) -> bool:
+        text = (self.root / "services" / name / "serverless.yml").read_text()
+        return bool((yaml.load(text, _CloudFormationLoader) or {}).get("functions"))  # noqa: S506 - SafeLoader
+
+    def affected_by(self, paths: list[str]) -> list[str]:
+        affected = set()
+        for name in self.names:
+            inputs = [f"services/{name}/", *self.template_inputs(name), *EVERY_SERVICE]
+            if self.has_functions(name):
+                inputs.extend(EVERY_FUNCTION)
+            if any(_under(path, inputs) for path in paths):
+                affected.add(name)
+            if any(_under(path, self.template_inputs(name)) for path in paths):
+                affected |= {other for other, producers in self.takes_outputs_of.items() if name in producers}
+        return [name for name in self.deploy_order() if name in affected]
+
+
+def changed_paths(base: str, head: str) -> list[str] | None:
+    """Files changed between the merge base of ``base`` and ``head``; None when git lacks ``base``."""
+    known = subprocess.run(  # noqa: S603 - git with our arguments
+        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],  # noqa: S607
+        capture_output=True,
+        check=False,
+    )
+    if known.returncode != 0:
+        return None
+    diff = subprocess.run(  # noqa: S603
+        ["git", "diff", "--name-only", f"{base}...{head}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return diff.stdout.split()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="the git ref the change is compared with (a branch, a commit)")
+    parser.add_argument("--head", default="HEAD")
+    args = parser.parse_args(argv)
+    services = Services(Path.cwd())
+    paths = changed_paths(args.base, args.head)
+    if paths is None:
+        print(f"changed: git does not know {args.base!r}: every service", file=sys.stderr)
+        affected = services.deploy_order()
+    else:
+        affected = services.affected_by(paths)
+    print("\n".join(affected))
+
+
+if __name__ == "__main__":
+    main()
