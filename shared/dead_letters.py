@@ -5,18 +5,25 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+import boto3
+
 REASON_ATTRIBUTE = "rejection_reason"
 MESSAGE_ID_ATTRIBUTE = "original_message_id"
 
 
 class DeadLetterQueue:
-    def __init__(self, client: Any, queue_name: str) -> None:
-        self._client = client
+    def __init__(self, queue_name: str, *, region: str) -> None:
         self._queue_name = queue_name
+        self._region = region
+
+    # The client and the URL are made on the first rejection: rejections are rare, so most
+    # environments never pay for them, and no cold start does.
+    @cached_property
+    def _client(self) -> Any:
+        return boto3.client("sqs", region_name=self._region)
 
     @cached_property
     def _queue_url(self) -> str:
-        # Looked up on first use: rejections are rare, and cold starts pay nothing for it.
         url: str = self._client.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
         return url
 

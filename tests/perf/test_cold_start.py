@@ -34,7 +34,7 @@ def test_the_floor_replays_the_first_invocation_of_sync_profiles(tmp_path: Path)
     assert (plan.outcome, plan.clients, plan.calls) == (
         "0 failed records",
         ["dynamodb"],
-        ["dynamodb.PutItem"],
+        ["dynamodb.GetItem", "dynamodb.PutItem"],  # the profile-copy rule reads, then saves on a condition
     )
     assert any(after_handler.values()), "the handler wrote nothing: the comparison would prove nothing"
     assert after_floor == after_handler

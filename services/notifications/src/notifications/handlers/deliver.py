@@ -45,7 +45,5 @@ def deliver(envelope: Envelope, lambda_context: LambdaContext) -> None:
 
 handler = event_consumer(
     deliver,
-    dead_letters=DeadLetterQueue(
-        boto3.client("sqs", region_name=settings.aws_region), settings.dead_letter_queue_name
-    ),
+    dead_letters=DeadLetterQueue(settings.dead_letter_queue_name, region=settings.aws_region),
 )

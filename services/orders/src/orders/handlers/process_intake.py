@@ -43,7 +43,5 @@ def record(new: NewOrder, lambda_context: Any) -> None:
 handler = queue_consumer(
     parse_order,
     record,
-    dead_letters=DeadLetterQueue(
-        boto3.client("sqs", region_name=settings.aws_region), settings.dead_letter_queue_name
-    ),
+    dead_letters=DeadLetterQueue(settings.dead_letter_queue_name, region=settings.aws_region),
 )

@@ -27,7 +27,5 @@ def apply(envelope: Envelope, lambda_context: Any) -> None:
 
 handler = event_consumer(
     apply,
-    dead_letters=DeadLetterQueue(
-        boto3.client("sqs", region_name=settings.aws_region), settings.dead_letter_queue_name
-    ),
+    dead_letters=DeadLetterQueue(settings.dead_letter_queue_name, region=settings.aws_region),
 )
