@@ -16,7 +16,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 OSLS := $(CURDIR)/node_modules/.bin/osls
-SERVICES := bus users orders notifications
+# The services are the folders holding a serverless.yml (the order does not matter here).
+SERVICES := $(patsubst services/%/serverless.yml,%,$(wildcard services/*/serverless.yml))
 STAGE ?= dev
 
 .PHONY: help install dev test changed deploy rehearse lint pytest package schemas openapi fuzz clean

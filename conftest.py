@@ -4,6 +4,8 @@ Set before any handler module is imported, so nothing can reach a real AWS accou
 """
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.update(
     {
@@ -21,5 +23,8 @@ os.environ.update(
 )
 for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(variable, None)
+
+# Each service's package, importable as Lambda imports it from the root of its zip.
+sys.path[:0] = [str(src) for src in sorted(Path(__file__).parent.glob("services/*/src"))]
 
 pytest_plugins = ["devtools.pytest_fixtures"]

@@ -24,68 +24,28 @@ import posixpath
 import re
 import subprocess
 import sys
-from graphlib import TopologicalSorter
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's devtools
+
+from devtools import template
 
 EVERY_SERVICE = ("package.json", "package-lock.json", "serverless-compose.yml")
 EVERY_FUNCTION = ("shared/", "requirements/", "tools/")
 _INCLUDE = re.compile(r"\$\{file\(([^)]+)\)")
-_OUTPUT_REFERENCE = re.compile(r"\$\{([A-Za-z0-9_-]+)\.")
-
-
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads a serverless.yml whose values carry CloudFormation tags (!Sub, !GetAtt...)."""
-
-
-_CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def _under(path: str, prefixes: tuple[str, ...] | list[str]) -> bool:
     return any(path == prefix.rstrip("/") or path.startswith(prefix) for prefix in prefixes)
 
 
-class Services:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.names = sorted(path.parent.name for path in root.glob("services/*/serverless.yml"))
-        compose = yaml.safe_load((root / "serverless-compose.yml").read_text())["services"]
-        unknown = set(compose) ^ set(self.names)
-        if unknown:
-            raise SystemExit(
-                f"serverless-compose.yml and services/*/serverless.yml differ: {sorted(unknown)}"
-            )
-        self.takes_outputs_of = {
-            name: {
-                *_OUTPUT_REFERENCE.findall(yaml.safe_dump(entry.get("params", {}))),
-                *entry.get("dependsOn", []),
-            }
-            & set(compose)
-            for name, entry in compose.items()
-        }
-        self.compose_order = list(compose)
-
-    def deploy_order(self) -> list[str]:
-        sorter = TopologicalSorter(self.takes_outputs_of)
-        sorter.prepare()
-        order = []
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready(), key=self.compose_order.index)
-            order.extend(ready)
-            sorter.done(*ready)
-        return order
-
+class Services(template.Services):
     def template_inputs(self, name: str) -> list[str]:
         """The service's serverless.yml and the files it includes, relative to the root."""
         folder = f"services/{name}"
         text = (self.root / folder / "serverless.yml").read_text()
         included = [posixpath.normpath(posixpath.join(folder, p.strip())) for p in _INCLUDE.findall(text)]
         return [f"{folder}/serverless.yml", *included]
-
-    def has_functions(self, name: str) -> bool:
-        text = (self.root / "services" / name / "serverless.yml").read_text()
-        return bool((yaml.load(text, _CloudFormationLoader) or {}).get("functions"))  # noqa: S506 - SafeLoader
 
     def affected_by(self, paths: list[str]) -> list[str]:
         affected = set()
@@ -123,7 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("base", help="the git ref the change is compared with (a branch, a commit)")
     parser.add_argument("--head", default="HEAD")
     args = parser.parse_args(argv)
-    services = Services(Path.cwd())
+    try:
+        services = Services(Path.cwd())
+    except template.TemplateError as error:
+        raise SystemExit(str(error)) from None
     paths = changed_paths(args.base, args.head)
     if paths is None:
         print(f"changed: git does not know {args.base!r}: every service", file=sys.stderr)

@@ -30,12 +30,11 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Serve
 
 from devtools.apigw import routes
 from devtools.lambda_runtime import FunctionSpec, functions
-from devtools.template import ROOT, Stacks
+from devtools.template import HTTP_SERVICES, ROOT, Stacks
 from shared.http import CORRELATION_HEADER
 from shared.settings import Settings
 
 DOCUMENTS = ROOT / "openapi"
-HTTP_SERVICES = ("users", "orders", "notifications")
 API_VERSION = "1.0.0"  # the version of the HTTP contract; bump it with a breaking change
 SCHEMES = "#/components/schemas/"
 

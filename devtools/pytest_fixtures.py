@@ -17,9 +17,7 @@ from devtools import moto_patches
 from devtools.lambda_runtime import FunctionSpec, functions
 from devtools.plumbing import MOTO_CONFIG, Plumbing
 from devtools.provision import provision
-from devtools.template import Stacks, package_stage
-
-APP_SERVICES = ("users", "orders", "notifications")
+from devtools.template import APP_SERVICES, Stacks, package_stage
 
 moto_patches.apply()  # every suite runs moto as the local stack does
 

@@ -17,20 +17,88 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("bus", "users", "orders", "notifications")
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 TEMPLATE = ".serverless/cloudformation-template-update-stack.json"
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+_OUTPUT_REFERENCE = re.compile(r"\$\{([A-Za-z0-9_-]+)\.")
 
 
 class TemplateError(RuntimeError):
     pass
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads a serverless.yml whose values carry CloudFormation tags (!Sub, !GetAtt...)."""
+
+
+_CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+class Services:
+    """The services under ``root``: the folders holding ``services/<name>/serverless.yml``, which
+    ``serverless-compose.yml`` must list, no more, no fewer.
+
+    The deploy order is compose's: a service after every service whose outputs it takes
+    (``${bus.EventBusArn}``) or that it ``dependsOn``, ties in the order of ``serverless-compose.yml``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.names = sorted(path.parent.name for path in root.glob("services/*/serverless.yml"))
+        compose = yaml.safe_load((root / "serverless-compose.yml").read_text())["services"]
+        unknown = set(compose) ^ set(self.names)
+        if unknown:
+            raise TemplateError(
+                f"serverless-compose.yml and services/*/serverless.yml differ: {sorted(unknown)}"
+            )
+        self.takes_outputs_of = {
+            name: {
+                *_OUTPUT_REFERENCE.findall(yaml.safe_dump(entry.get("params", {}))),
+                *entry.get("dependsOn", []),
+            }
+            & set(compose)
+            for name, entry in compose.items()
+        }
+        self.compose_order = list(compose)
+
+    def deploy_order(self) -> list[str]:
+        sorter = TopologicalSorter(self.takes_outputs_of)
+        sorter.prepare()
+        order = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=self.compose_order.index)
+            order.extend(ready)
+            sorter.done(*ready)
+        return order
+
+    def functions(self, name: str) -> dict[str, Any]:
+        text = (self.root / "services" / name / "serverless.yml").read_text()
+        return (yaml.load(text, _CloudFormationLoader) or {}).get("functions") or {}  # noqa: S506 - SafeLoader
+
+    def has_functions(self, name: str) -> bool:
+        return bool(self.functions(name))
+
+    def has_http_api(self, name: str) -> bool:
+        return any(
+            "httpApi" in event
+            for function in self.functions(name).values()
+            for event in function.get("events", [])
+        )
+
+
+_REPO_SERVICES = Services(ROOT)
+SERVICES = tuple(_REPO_SERVICES.deploy_order())
+APP_SERVICES = tuple(s for s in SERVICES if _REPO_SERVICES.has_functions(s))  # those with functions
+HTTP_SERVICES = tuple(s for s in SERVICES if _REPO_SERVICES.has_http_api(s))
 
 
 @dataclass

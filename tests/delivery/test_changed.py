@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from devtools.template import ROOT, SERVICES
+from devtools.template import APP_SERVICES, ROOT, SERVICES
 
 SCRIPT = ROOT / ".ci" / "changed.py"
 EVERY = list(SERVICES)  # bus, users, orders, notifications: compose's order
-WITH_FUNCTIONS = ["users", "orders", "notifications"]
+WITH_FUNCTIONS = list(APP_SERVICES)
 
 
 def git(repo, *args: str) -> str:

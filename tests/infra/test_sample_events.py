@@ -10,9 +10,7 @@ import json
 import pytest
 
 from devtools.apigw import routes
-from devtools.template import ROOT, SERVICES, Stacks
-
-APP_SERVICES = [s for s in SERVICES if s != "bus"]
+from devtools.template import APP_SERVICES, ROOT, Stacks
 
 
 def sample_coverage_problems(stacks: Stacks, service: str) -> list[str]:

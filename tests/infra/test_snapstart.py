@@ -6,8 +6,7 @@ tests/infra/test_templates.py)."""
 import pytest
 
 from devtools.apigw import integrated_function
-from devtools.pytest_fixtures import APP_SERVICES
-from devtools.template import Stacks, Template
+from devtools.template import APP_SERVICES, Stacks, Template
 
 ALIAS = "snapstart"
 

@@ -10,7 +10,16 @@ import cfnlint
 import pytest
 import yaml
 
-from devtools.template import ROOT, SERVICES, load_template, template_path
+from devtools.template import (
+    APP_SERVICES,
+    HTTP_SERVICES,
+    ROOT,
+    SERVICES,
+    Services,
+    TemplateError,
+    load_template,
+    template_path,
+)
 
 # W3005 (a DependsOn that a Ref already implies) comes from the framework's own httpApi output.
 ALLOWED_CFN_LINT = {"W3005"}
@@ -21,8 +30,9 @@ def test_every_service_packaged_a_template_and_its_artifact(service):
     template = load_template(service)
     assert template.resources
     functions = list(template.of_type("AWS::Lambda::Function"))
-    if service != "bus":
-        assert functions, f"{service} packages no function"
+    # APP_SERVICES reads serverless.yml's functions: the packaged template agrees.
+    assert bool(functions) == (service in APP_SERVICES)
+    if functions:
         assert (template_path(service).parent / f"shop-{service}.zip").exists()
 
 
@@ -102,6 +112,72 @@ def test_compose_deploys_the_bus_first_and_passes_outputs_that_exist_to_params_t
     assert "params" not in compose["bus"]
     consumers = [entry["params"] for name, entry in compose.items() if name != "bus"]
     assert all(params["eventBusName"] == "${bus.EventBusName}" for params in consumers)
+
+
+NEW_SERVICE = """\
+service: shop-audit
+functions:
+  api:
+    handler: audit/handlers/api.handler
+    events:
+      - httpApi: { method: GET, path: /audit }
+"""
+
+
+@pytest.fixture
+def repo_with_a_new_service(tmp_path):
+    """A copy of the services' serverless.yml files and compose, plus services/audit."""
+    for service in SERVICES:
+        (tmp_path / "services" / service).mkdir(parents=True)
+        (tmp_path / "services" / service / "serverless.yml").write_text(
+            (ROOT / "services" / service / "serverless.yml").read_text()
+        )
+    (tmp_path / "services" / "audit").mkdir()
+    (tmp_path / "services" / "audit" / "serverless.yml").write_text(NEW_SERVICE)
+    compose = yaml.safe_load((ROOT / "serverless-compose.yml").read_text())
+    # Listed first, but it takes the users service's outputs, so it deploys after them.
+    compose["services"] = {
+        "audit": {"path": "services/audit", "params": {"jwtIssuerUrl": "${users.JwtIssuerUrl}"}},
+        **compose["services"],
+    }
+    (tmp_path / "serverless-compose.yml").write_text(yaml.safe_dump(compose, sort_keys=False))
+    return tmp_path
+
+
+def test_the_services_are_the_folders_with_a_serverless_yml_in_compose_deploy_order():
+    assert set(SERVICES) == {path.parent.name for path in ROOT.glob("services/*/serverless.yml")}
+    assert SERVICES[0] == "bus"
+    assert set(HTTP_SERVICES) <= set(APP_SERVICES) < set(SERVICES)
+
+
+def test_a_new_service_folder_is_picked_up_with_its_functions_and_routes(repo_with_a_new_service):
+    services = Services(repo_with_a_new_service)
+    order = services.deploy_order()
+    assert sorted(order) == sorted([*SERVICES, "audit"])
+    assert order.index("audit") > order.index("users")
+    assert services.has_functions("audit")
+    assert services.has_http_api("audit")
+    assert not services.has_functions("bus")
+
+
+def test_a_service_folder_compose_does_not_list_is_an_error(repo_with_a_new_service):
+    compose = yaml.safe_load((repo_with_a_new_service / "serverless-compose.yml").read_text())
+    del compose["services"]["audit"]
+    (repo_with_a_new_service / "serverless-compose.yml").write_text(yaml.safe_dump(compose))
+    with pytest.raises(TemplateError, match=r"differ: \['audit'\]"):
+        Services(repo_with_a_new_service)
+
+
+def test_the_makefile_finds_a_new_service_folder(repo_with_a_new_service):
+    print_services = ["--eval", "print-services: ; @echo $(SERVICES)", "print-services"]
+    run = subprocess.run(  # noqa: S603 - make on a temporary copy
+        ["make", "-f", str(ROOT / "Makefile"), *print_services],  # noqa: S607
+        cwd=repo_with_a_new_service,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sorted(run.stdout.split()) == sorted([*SERVICES, "audit"])
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -15,9 +15,8 @@ import boto3
 import pytest
 
 from devtools.lambda_runtime import functions
-from devtools.template import SERVICES, template_path
+from devtools.template import APP_SERVICES, template_path
 
-APP_SERVICES = [s for s in SERVICES if s != "bus"]
 # What the Python Lambda runtime itself provides next to the code.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 

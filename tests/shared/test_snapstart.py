@@ -15,7 +15,7 @@ import pytest
 import ulid
 
 from devtools.lambda_runtime import functions
-from devtools.template import ROOT
+from devtools.template import HTTP_SERVICES, ROOT
 from shared import snapstart
 from shared.http import NotFoundError, RequestBody, create_resolver
 
@@ -112,7 +112,7 @@ print(json.dumps(statuses))
 """
 
 
-@pytest.mark.parametrize("service", ["users", "orders", "notifications"])
+@pytest.mark.parametrize("service", HTTP_SERVICES)
 def test_the_entry_point_primes_every_route_of_each_api_without_reaching_aws(stacks, service):
     spec = functions(stacks)[f"shop-{service}-dev-api"]
     module = spec.handler.rsplit(".", 1)[0].replace("/", ".")
