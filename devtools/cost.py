@@ -36,7 +36,7 @@ from shared.events.registry import EVENT_MODELS
 HERE = Path(__file__).resolve().parent
 PRICES = HERE / "prices.toml"
 TRAFFIC = HERE / "traffic.toml"
-REFERENCE_MONTHLY = 174.0  # DESIGN §6: 10 M requests, Lambda + HTTP API + DynamoDB + logs
+REFERENCE_MONTHLY = 174.0  # docs/architecture.md, 10 M requests, Lambda + HTTP API + DynamoDB + logs
 SECONDS_PER_MONTH = 730 * 3600
 PAID_BY_BOTH = frozenset({"SES"})
 # Bill lines left out of a route's cost per million requests: they do not grow with its requests.
@@ -444,7 +444,7 @@ class Line:
     unit: str
     unit_price: str
     monthly: float
-    in_reference: bool  # within the scope of DESIGN §6's estimate (Lambda, HTTP API, DynamoDB, logs)
+    in_reference: bool  # within the scope of the reference estimate (Lambda, HTTP API, DynamoDB, logs)
 
 
 def load_prices(path: Path = PRICES) -> dict[str, Any]:
@@ -460,7 +460,7 @@ def _sampled_traces(invocations: float, xray: dict[str, Any]) -> float:
 def bill(found: Usage, prices: dict[str, Any]) -> list[Line]:
     c, lam, ddb, xray = found.counts, prices["lambda"], prices["dynamodb"], prices["xray"]
     c["sampled_traces"] = _sampled_traces(c["traced_invocations"], xray)
-    # (item, quantity key, unit, price, units priced, in DESIGN §6's scope)
+    # (item, quantity key, unit, price, units priced, in the reference estimate's scope)
     rows = [("Lambda requests", "lambda_requests", "requests", lam["requests_per_million"], 1e6, True)]
     rows += [
         (f"Lambda compute {arch}", f"gb_seconds_{arch}", "GB-s", price, 1, True)
@@ -603,7 +603,7 @@ def render(system: System, profile: Profile, prices: dict[str, Any]) -> str:
     out += [
         f"{'total':30} {'':>12} {'':12} {'':>14} {total:>10,.2f}",
         "",
-        f"DESIGN §6 estimate for this load (Lambda, HTTP API, DynamoDB, logs): ${REFERENCE_MONTHLY:,.0f}; "
+        f"Reference estimate for this load (Lambda, HTTP API, DynamoDB, logs): ${REFERENCE_MONTHLY:,.0f}; "
         f"the same scope here: ${in_scope:,.2f} ({in_scope / REFERENCE_MONTHLY:.2f} times)",
     ]
     out += [f"skipped: {reason}" for reason in found.skipped]

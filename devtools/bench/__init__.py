@@ -17,7 +17,7 @@ for _name, _value in {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # DESIGN.md §3: DynamoDB streams on moto
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # boto3's DescribeStream host is unknown to moto
     "POWERTOOLS_METRICS_NAMESPACE": "shop",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }.items():

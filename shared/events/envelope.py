@@ -1,4 +1,4 @@
-"""The event envelope every service publishes on the bus (DESIGN.md §2).
+"""The event envelope every service publishes on the bus (docs/architecture.md, Events).
 
 An EventBridge entry carries ``source`` (``shop.<service>``), ``detail-type`` (the PascalCase
 past-tense fact) and ``detail = {"metadata": {...}, "data": {...}}``. ``data`` is a versioned

@@ -1,4 +1,4 @@
-"""Least privilege, checked on the packaged CloudFormation of every service (DESIGN.md §2).
+"""Least privilege, checked on the packaged CloudFormation of every service (docs/architecture.md, IAM).
 
 - ``*`` as a resource only for the actions AWS offers no resource scope for (X-Ray, metrics, the
   CloudWatch Logs delivery a state machine logs through);
