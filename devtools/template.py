@@ -65,9 +65,9 @@ def package_stage(stage: str, into: Path, services: tuple[str, ...] = SERVICES) 
     """``osls package --stage <stage>`` of each service, its output in ``into/<service>``.
 
     osls empties the service's ``.serverless/`` before packaging, whatever ``--package`` says, so
-    each service is packaged from a copy of its ``serverless.yml`` in ``into/repo`` (its code,
-    ``shared/`` and ``node_modules`` linked): ``make package``'s output, which the tests read,
-    stays whole.
+    each service is packaged from a copy of its ``serverless.yml`` in ``into/repo`` (its code, its
+    ``resources/``, ``shared/`` and ``node_modules`` linked): ``make package``'s output, which the
+    tests read, stays whole.
     """
     repo = into / "repo"
     for name in ("shared", "node_modules"):
@@ -78,9 +78,10 @@ def package_stage(stage: str, into: Path, services: tuple[str, ...] = SERVICES) 
         copy_dir = repo / "services" / service
         copy_dir.mkdir(parents=True, exist_ok=True)
         (copy_dir / "serverless.yml").write_text((ROOT / "services" / service / "serverless.yml").read_text())
-        src = ROOT / "services" / service / "src"
-        if src.exists() and not (copy_dir / "src").is_symlink():  # the bus has no code
-            (copy_dir / "src").symlink_to(src)
+        for folder in ("src", "resources"):  # its code (the bus has none) and the files it includes
+            source = ROOT / "services" / service / folder
+            if source.exists() and not (copy_dir / folder).is_symlink():
+                (copy_dir / folder).symlink_to(source)
         subprocess.run(  # noqa: S603 - the project's own CLI
             [str(ROOT / "node_modules/.bin/osls"), "package", "--stage", stage, "--package", into / service],
             cwd=copy_dir,
