@@ -103,9 +103,10 @@ deploy: install ## Deploy one service with the credentials of the environment: m
 	$(if $(filter $(SERVICE),$(SERVICES)),,$(error usage: make deploy SERVICE=<$(SERVICES)> STAGE=<stage>))
 	cd services/$(SERVICE) && $(OSLS) deploy --stage $(STAGE)
 
-lint: install ## ruff on all Python code
+lint: install ## ruff on all Python code; mypy, strict, on shared/ and every domain/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 schemas: install ## Regenerate schemas/ (the JSON Schema of every event) from the models
 	$(BIN)/python -m devtools.schemas write

@@ -94,14 +94,22 @@ def _name(queue_url: str) -> str:
 
 
 def find_queue(sqs: Any, name: str, stage: str) -> str:
-    """The URL of the queue called ``name``, or of the one queue of ``stage`` whose name holds it."""
+    """The URL of the queue called ``name``, or of the one queue of ``stage`` whose name holds it
+    (its name without the stage counts too)."""
     urls = []
     for page in sqs.get_paginator("list_queues").paginate():
         urls += page.get("QueueUrls", [])
     exact = [url for url in urls if _name(url) == name]
     if exact:
         return exact[0]
-    candidates = [url for url in urls if f"-{stage}-" in f"{_name(url)}-" and name in _name(url)]
+    # A part of the name, with or without the stage: "users-stream-failures" names
+    # shop-users-dev-stream-failures (every service has a stream-failures queue).
+    candidates = [
+        url
+        for url in urls
+        if f"-{stage}-" in f"{_name(url)}-"
+        and (name in _name(url) or name in _name(url).replace(f"-{stage}-", "-", 1))
+    ]
     if len(candidates) == 1:
         return candidates[0]
     found = ", ".join(sorted(_name(url) for url in candidates)) or "none"

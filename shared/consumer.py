@@ -1,37 +1,52 @@
-"""Turning what a consumer receives into a typed, validated event.
+"""The consumers of queues: bus events (a rule feeds a queue, the queue a Lambda:
+``event_consumer``), or a service's own messages (``queue_consumer``).
 
-A consumer gets an EventBridge event directly, or an SQS record whose body is one (rule → queue
-→ Lambda). Either way the result is an ``Envelope`` whose ``data`` is the registered model for
-``(detail-type, metadata.event_version)``; anything else raises ``EventRejected`` with a reason
-fit for a log line or a DLQ attribute. The chain's correlation id is bound to the logger.
+An event's record is parsed into an ``Envelope`` whose ``data`` is the registered model for
+``(detail-type, metadata.event_version)``, and the chain's correlation id is bound to the logger.
+
+One rejection policy for every consumer: a record that no retry can fix (not JSON, not a known
+event, invalid, or an event this consumer does not consume; a service's own message its parser
+cannot read: ``EventRejected``, raised by parsing or by the domain) is put in the dead-letter
+queue at once with its reason and reported done, so it never blocks the queue nor costs
+``maxReceiveCount`` deliveries. Any other failure fails its
+record alone (``ReportBatchItemFailures``): SQS delivers it again, and after the queue's
+``maxReceiveCount`` its redrive policy moves it to the same dead-letter queue.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
+from shared.dead_letters import DeadLetterQueue
+from shared.entrypoint import Handler, lambda_entrypoint
 from shared.events.envelope import Envelope
+from shared.events.errors import EventRejected, InvalidEvent, UnknownEvent, UnsupportedEvent
 from shared.events.registry import model_for
-from shared.observability import bind_correlation_id, logger
+from shared.observability import bind_correlation_id, logger, metrics
+
+__all__ = [
+    "EventRejected",
+    "InvalidEvent",
+    "UnknownEvent",
+    "UnsupportedEvent",
+    "event_consumer",
+    "parse_eventbridge_event",
+    "parse_sqs_record",
+    "queue_consumer",
+]
+
+_EVENT_KEYS = ["correlation_id", "event_id", "detail_type"]
 
 
-class EventRejected(ValueError):
-    """The message is not an event this system can read; retrying will not change that."""
-
-
-class UnknownEvent(EventRejected):
-    pass
-
-
-class InvalidEvent(EventRejected):
-    pass
-
-
-def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope:
+def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope[Any]:
     try:
         detail_type = event["detail-type"]
         source = event["source"]
@@ -45,7 +60,7 @@ def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope:
     if source != model.source:
         raise UnknownEvent(f"{detail_type} from unexpected source {source!r}")
     try:
-        envelope = Envelope[model].model_validate(detail)
+        envelope: Envelope[Any] = Envelope[model].model_validate(detail)  # type: ignore[valid-type]
     except ValidationError as error:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
         raise InvalidEvent(f"invalid {detail_type} v{version}: {fields}") from None
@@ -54,7 +69,7 @@ def parse_eventbridge_event(event: Mapping[str, Any]) -> Envelope:
     return envelope
 
 
-def parse_sqs_record(record: Mapping[str, Any] | Any) -> Envelope:
+def parse_sqs_record(record: Mapping[str, Any] | Any) -> Envelope[Any]:
     """An SQS record (the raw dict or Powertools' ``SQSRecord``) whose body is an EventBridge event."""
     body = record["body"] if isinstance(record, Mapping) else record.body
     try:
@@ -64,3 +79,41 @@ def parse_sqs_record(record: Mapping[str, Any] | Any) -> Envelope:
     if not isinstance(event, Mapping):
         raise InvalidEvent("SQS message body is not a JSON object")
     return parse_eventbridge_event(event)
+
+
+def queue_consumer[M](
+    parse: Callable[[SQSRecord], M], handle: Callable[[M, Any], object], *, dead_letters: DeadLetterQueue
+) -> Handler:
+    """The Lambda handler of a queue: ``handle(parse(record), lambda_context)`` per record, under
+    the rejection policy above (``parse`` raises ``EventRejected`` for a message it cannot read)."""
+    # A batch whose every record failed is reported like any other (each record retried on its
+    # own), not raised: the failures are logged record by record.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def handle_record(record: SQSRecord, lambda_context: Any) -> None:
+        logger.remove_keys(_EVENT_KEYS)  # the previous record's event must not tag this one's logs
+        logger.append_keys(message_id=record.message_id)
+        try:
+            handle(parse(record), lambda_context)
+        except EventRejected as rejected:
+            dead_letters.put(record.body, reason=str(rejected), message_id=record.message_id)
+            logger.warning("message rejected, kept in the dead-letter queue", extra={"reason": str(rejected)})
+            metrics.add_metric(name="EventRejected", unit=MetricUnit.Count, value=1)
+        except Exception:
+            logger.exception("record failed, SQS will deliver it again")
+            raise
+
+    @lambda_entrypoint
+    def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+        return process_partial_response(
+            event=event, record_handler=handle_record, processor=processor, context=context
+        )
+
+    return handler
+
+
+def event_consumer(
+    handle: Callable[[Envelope[Any], Any], object], *, dead_letters: DeadLetterQueue
+) -> Handler:
+    """The Lambda handler of a queue of bus events (a rule's target): ``handle(envelope, context)``."""
+    return queue_consumer(parse_sqs_record, handle, dead_letters=dead_letters)

@@ -17,7 +17,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -33,8 +33,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict
 
+from shared.authorization import NotAllowed
+from shared.entrypoint import Handler, lambda_entrypoint
 from shared.events.envelope import new_id
-from shared.observability import bind_correlation_id, logger, metrics, tracer
+from shared.observability import bind_correlation_id, logger, metrics
+from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
 from shared.snapstart import register_hooks
 
 __all__ = [
@@ -43,10 +46,10 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "NotFoundError",
+    "PageCursor",
     "PageLimit",
     "RequestBody",
     "UserId",
-    "authorize_user",
     "caller_of",
     "create_resolver",
     "http_entrypoint",
@@ -66,6 +69,8 @@ UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id
 _USER_ID = re.compile(USER_ID_PATTERN)
 PageLimit = Annotated[int, Query(ge=1, le=100)]
 """The ``limit`` of every paginated route: 1 to 100 items a page."""
+PageCursor = Annotated[str | None, Query(min_length=1, max_length=200, description=CURSOR_DESCRIPTION)]
+"""The ``cursor`` of every paginated route; one this API did not hand out is a 400."""
 
 
 class ConflictError(ServiceError):
@@ -109,12 +114,7 @@ def caller_of(app: APIGatewayHttpResolver) -> Caller:
     return Caller(user_id=str(subject), is_admin=ADMIN_GROUP in _groups(claims.get("cognito:groups")))
 
 
-def authorize_user(caller: Caller, user_id: str) -> None:
-    if not caller.may_act_on(user_id):
-        raise ForbiddenError("You may only access your own resources")
-
-
-def _json(status: int, body: Mapping[str, Any]) -> Response:
+def _json(status: int, body: Mapping[str, Any]) -> Response[str]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
@@ -122,32 +122,42 @@ def create_resolver() -> APIGatewayHttpResolver:
     """An HTTP API resolver validating requests and responses against their pydantic models."""
     app = APIGatewayHttpResolver(enable_validation=True)
 
-    @app.exception_handler(RequestValidationError)
-    def _invalid_request(error: RequestValidationError) -> Response:
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
         detail = [
             {"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")}
             for e in error.errors()
         ]
         return _json(422, {"statusCode": 422, "message": "Request validation failed", "detail": detail})
 
-    @app.exception_handler(ServiceError)
-    def _service_error(error: ServiceError) -> Response:
+    def _not_allowed(error: NotAllowed) -> Response[str]:
+        return _json(403, {"statusCode": 403, "message": "You may only access your own resources"})
+
+    def _invalid_cursor(error: InvalidCursor) -> Response[str]:
+        return _json(400, {"statusCode": 400, "message": "Invalid cursor"})
+
+    def _service_error(error: ServiceError) -> Response[str]:
         return _json(error.status_code, {"statusCode": error.status_code, "message": error.msg})
 
-    @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response:
+    def _unexpected(error: Exception) -> Response[str]:
         logger.exception("unhandled error")
         return _json(500, {"statusCode": 500, "message": "Internal server error"})
 
+    # Registered by calls rather than as decorators: Powertools' decorator is untyped.
+    app.exception_handler(RequestValidationError)(_invalid_request)
+    app.exception_handler(NotAllowed)(_not_allowed)
+    app.exception_handler(InvalidCursor)(_invalid_cursor)
+    app.exception_handler(ServiceError)(_service_error)
+    app.exception_handler(Exception)(_unexpected)
     return app
 
 
 def _correlation_id(event: Mapping[str, Any]) -> str:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    candidate = headers.get(CORRELATION_HEADER, "")
+    candidate: str = headers.get(CORRELATION_HEADER, "")
     if _VALID_CORRELATION_ID.fullmatch(candidate):
         return candidate
-    return (event.get("requestContext") or {}).get("requestId") or new_id()
+    request_id: str | None = (event.get("requestContext") or {}).get("requestId")
+    return request_id or new_id()
 
 
 def _body_size(event: Mapping[str, Any]) -> int:
@@ -212,7 +222,7 @@ def _body_error(status: int, error_type: str, message: str) -> dict[str, Any]:
     }
 
 
-def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BODY_BYTES) -> Callable:
+def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BODY_BYTES) -> Handler:
     """The Lambda entry point of an HTTP API function: correlation id in and out, body size limit,
     Powertools logging context, tracing and metrics. Under SnapStart every route of ``app`` is
     primed through the same steps before the snapshot (``shared.snapstart``); what priming
@@ -221,7 +231,7 @@ def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BO
     def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
         correlation_id = _correlation_id(event)
         bind_correlation_id(correlation_id)
-        app.append_context(correlation_id=correlation_id)
+        app.context.update(correlation_id=correlation_id)
         if _body_size(event) > max_body_bytes:
             response = _body_error(400, "too_large", f"Request body larger than {max_body_bytes} bytes")
         elif problem := _body_problem(event):
@@ -232,11 +242,4 @@ def http_entrypoint(app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BO
         return response
 
     register_hooks(app, serve, after_priming=metrics.clear_metrics)
-
-    @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
-    @metrics.log_metrics
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return serve(event, context)
-
-    return handler
+    return lambda_entrypoint(serve)

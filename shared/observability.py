@@ -41,12 +41,12 @@ class LazyTracer:
             self._tracer = Tracer()
         return self._tracer
 
-    def capture_lambda_handler(self, lambda_handler: Callable | None = None, **options: Any) -> Any:
+    def capture_lambda_handler(self, lambda_handler: Callable[..., Any] | None = None, **options: Any) -> Any:
         if not self.enabled:
             return lambda_handler if lambda_handler is not None else (lambda handler: handler)
         return self._real().capture_lambda_handler(lambda_handler, **options)
 
-    def capture_method(self, method: Callable | None = None, **options: Any) -> Any:
+    def capture_method(self, method: Callable[..., Any] | None = None, **options: Any) -> Any:
         if not self.enabled:
             return method if method is not None else (lambda function: function)
         return self._real().capture_method(method, **options)

@@ -25,7 +25,7 @@ OUTBOX_SK = "EVENT"
 RETENTION_SECONDS = 7 * 24 * 3600
 
 
-def outbox_put(table_name: str, event: Envelope, *, now: float | None = None) -> dict[str, Any]:
+def outbox_put(table_name: str, event: Envelope[Any], *, now: float | None = None) -> dict[str, Any]:
     """A ``TransactWriteItems`` element (low-level client shape) that records ``event``."""
     expires_at = int((now if now is not None else time.time()) + RETENTION_SECONDS)
     return {
@@ -60,7 +60,9 @@ def outbox_entry(record: Mapping[str, Any], bus_name: str) -> dict[str, str] | N
     }
 
 
-def publish_stream_batch(event: Mapping[str, Any], publisher: EventPublisher, bus_name: str) -> dict:
+def publish_stream_batch(
+    event: Mapping[str, Any], publisher: EventPublisher, bus_name: str
+) -> dict[str, Any]:
     """Publish the outbox inserts of a DynamoDB stream batch; returns the partial batch response."""
     pending: list[tuple[str, dict[str, str]]] = []
     for record in event.get("Records", []):

@@ -59,7 +59,7 @@ class EventPublisher:
         self._max_delay = max_delay
         self._sleep = sleep
 
-    def publish(self, events: Sequence[Envelope]) -> None:
+    def publish(self, events: Sequence[Envelope[Any]]) -> None:
         self.put_entries([event.to_entry(self._bus_name) for event in events])
 
     def put_entries(self, entries: Sequence[dict[str, str]]) -> None:

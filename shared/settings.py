@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Self
+from typing import Self, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +22,7 @@ class Settings(BaseModel):
 
     @classmethod
     def load(cls) -> Self:
-        return _load(cls)
+        return cast("Self", _load(cls))  # the cache is keyed by the class it built
 
     @classmethod
     def reset(cls) -> None:

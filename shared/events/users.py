@@ -18,6 +18,12 @@ SOURCE = f"{APP}.users"
 
 ProfileField = Literal["email", "name"]
 
+_LIFE = (
+    "When the profile was created: a user id that signs up again after a deletion starts a new "
+    "profile, and consumers tell its changes from the old one's by this time. Absent from older "
+    "producers."
+)
+
 
 class UserCreated(DomainEvent):
     source: ClassVar[str] = SOURCE
@@ -40,6 +46,7 @@ class UserUpdated(DomainEvent):
     version: int = Field(ge=1, description="Profile version after this change.")
     changed_fields: list[ProfileField] = Field(min_length=1)
     updated_at: datetime
+    created_at: datetime | None = Field(default=None, description=_LIFE)
 
 
 class UserDeleted(DomainEvent):
@@ -48,3 +55,4 @@ class UserDeleted(DomainEvent):
 
     user_id: str = Field(min_length=1)
     deleted_at: datetime
+    created_at: datetime | None = Field(default=None, description=_LIFE)

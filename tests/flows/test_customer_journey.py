@@ -90,3 +90,55 @@ def test_sign_up_order_and_leave(api, plumbing, bus_recorder):
     types = [e["detail-type"] for e in bus_recorder.events()]
     assert types.count("UserCreated") == types.count("UserDeleted") == 1
     assert set(bus_recorder.event_ids().values()) == {1}  # no event published twice
+
+
+ONE_BOOK = {
+    "items": [{"sku": "BOOK-1", "quantity": 1, "unit_price": "12.50"}],
+    "currency": "EUR",
+    "payment_token": "tok_ok",
+}
+
+
+def test_a_customer_who_left_signs_up_again_and_orders(api, plumbing):
+    assert api("users", "POST", "/users", body={"email": "ann@example.com", "name": "Ann"})[0] == 201
+    plumbing.drain()
+    assert api("users", "DELETE", "/users/u1")[0] == 204
+    plumbing.drain()
+
+    # The same sub signs up again: a new profile, which every copy takes over from the tombstone.
+    assert api("users", "POST", "/users", body={"email": "ann@new.example", "name": "Ann"})[0] == 201
+    plumbing.drain()
+    status, placed = api("orders", "POST", "/orders", body=ONE_BOOK)
+    assert status == 202
+    plumbing.drain()
+
+    page = api("orders", "GET", "/users/u1/orders")[1]
+    assert page["profile"]["email"] == "ann@new.example"
+    assert [(o["order_id"], o["status"]) for o in page["orders"]] == [(placed["order_id"], "CONFIRMED")]
+    history = api("notifications", "GET", "/users/u1/notifications")[1]["notifications"]
+    assert [n["template"] for n in history] == ["order_confirmed", "welcome", "welcome"]
+    assert [email.destinations["ToAddresses"] for email in sent_emails()] == [
+        ["ann@example.com"],
+        ["ann@new.example"],
+        ["ann@new.example"],
+    ]
+
+
+def test_an_order_accepted_just_before_its_user_left_ends_cancelled(api, plumbing, bus_recorder):
+    assert api("users", "POST", "/users", body={"email": "ann@example.com", "name": "Ann"})[0] == 201
+    plumbing.drain()
+    status, placed = api("orders", "POST", "/orders", body=ONE_BOOK)
+    assert status == 202
+    # The user leaves while the order waits in the intake queue; the deletion reaches orders first.
+    every_mapping = plumbing.mappings
+    plumbing.mappings = [m for m in every_mapping if m.function.short_name != "process-intake"]
+    assert api("users", "DELETE", "/users/u1")[0] == 204
+    plumbing.drain()
+    plumbing.mappings = every_mapping
+    plumbing.drain()
+
+    order = api("orders", "GET", f"/orders/{placed['order_id']}")[1]
+    assert order["status"] == "CANCELLED"
+    assert order["history"][-1]["reason"] == "User deleted"
+    cancelled = [e for e in bus_recorder.events() if e["detail-type"] == "OrderCancelled"]
+    assert [e["detail"]["data"]["order_id"] for e in cancelled] == [placed["order_id"]]

@@ -175,7 +175,7 @@ def _work_queues(resources: dict, dlq_retention: int) -> None:
         "Type": "AWS::SQS::Queue",
         "Properties": {"QueueName": "work-dlq", "MessageRetentionPeriod": dlq_retention},
     }
-    resources["WorkDlqAlarm"] = copy.deepcopy(resources["PublishEventsFailuresAlarm"])
+    resources["WorkDlqAlarm"] = copy.deepcopy(resources["StreamFailuresAlarm"])
     resources["WorkDlqAlarm"]["Properties"]["Dimensions"] = [{"Name": "QueueName", "Value": "work-dlq"}]
 
 
@@ -198,8 +198,8 @@ REGRESSIONS = {
         f"{PUBLISHER}: does not report partial batch failures",
     ),
     "no alarm": (
-        lambda users: users.templates["users"].resources.pop("PublishEventsFailuresAlarm"),
-        "shop-users-dev-publish-events-failures: no alarm on its first message, nobody learns of a failure",
+        lambda users: users.templates["users"].resources.pop("StreamFailuresAlarm"),
+        "shop-users-dev-stream-failures: no alarm on its first message, nobody learns of a failure",
     ),
     "DLQ retention": (
         lambda users: _work_queues(users.templates["users"].resources, dlq_retention=345600),

@@ -50,7 +50,7 @@ def test_a_mail_ses_refuses_is_dead_lettered_then_redriven_and_sent_exactly_once
         ),
     )
     sqs = boto3.client("sqs")
-    dead_letter_queue = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "DeadLetterQueue"))[
+    dead_letter_queue = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "EventsDLQ"))[
         "QueueUrl"
     ]
     confirmations = {user: order_confirmed(user) for user in USERS}

@@ -78,7 +78,7 @@ def test_batches_given_up_on_during_an_outage_reach_the_bus_once_when_it_is_back
     publisher_waits("users")
     aws_faults.on("PutEvents", FlakyPutEvents(throttled_calls=OUTAGE))
     give_up_on_every_batch(plumbing)
-    failures = queue_url(aws, "users", "PublishEventsFailures")
+    failures = queue_url(aws, "users", "StreamFailuresQueue")
     # 55 outbox records pass the mapping's filter (a profile and an e-mail claim a user do not):
     # batches of 50 and 5
     assert depth(failures) == 2
@@ -114,7 +114,7 @@ def test_a_batch_whose_records_left_the_stream_is_kept_and_reported(
     aws_faults.on("PutEvents", FlakyPutEvents(throttled_calls=OUTAGE))
     give_up_on_every_batch(plumbing)
     del aws_faults.faults["PutEvents"]
-    failures = queue_url(aws, "users", "PublishEventsFailures")
+    failures = queue_url(aws, "users", "StreamFailuresQueue")
 
     def trimmed(call, params):  # what DynamoDB Streams answers for a record older than 24 hours
         raise client_error("TrimmedDataAccessException", "GetShardIterator", "data has been trimmed")
@@ -123,7 +123,7 @@ def test_a_batch_whose_records_left_the_stream_is_kept_and_reported(
     report = redrive(boto3.client("sqs"), failures, wait_seconds=0)
 
     assert (report.moved, report.kept) == ({}, {GONE: 1})
-    assert f"1 message(s) left in shop-users-dev-publish-events-failures: {GONE}" in report.lines()
+    assert f"1 message(s) left in shop-users-dev-stream-failures: {GONE}" in report.lines()
     assert depth(failures) == report.left == 1
     assert bus_recorder.event_ids() == {}
 
@@ -194,17 +194,17 @@ def test_the_command_republishes_through_the_local_endpoint(stacks, local_endpoi
         "requestContext": {"functionArn": function_arn},
         "DDBStreamBatchInfo": batch | {"streamArn": stream_arn},
     }
-    failures = sqs.get_queue_url(QueueName="shop-users-dev-publish-events-failures")["QueueUrl"]
+    failures = sqs.get_queue_url(QueueName="shop-users-dev-stream-failures")["QueueUrl"]
     sqs.send_message(QueueUrl=failures, MessageBody=json.dumps(failure))
 
-    run = redrive_command("publish-events-failures")
+    run = redrive_command("users-stream-failures")
 
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
-        f"redriving shop-users-dev-publish-events-failures on {local_endpoint}",
-        "moved 1 message(s) shop-users-dev-publish-events-failures -> bus shop-dev"
+        f"redriving shop-users-dev-stream-failures on {local_endpoint}",
+        "moved 1 message(s) shop-users-dev-stream-failures -> bus shop-dev"
         " (1 outbox event(s) published again)",
-        "shop-users-dev-publish-events-failures now holds about 0 message(s)",
+        "shop-users-dev-stream-failures now holds about 0 message(s)",
     ]
     [delivered] = sqs.receive_message(QueueUrl=recorder)["Messages"]
     assert json.loads(delivered["Body"])["detail"]["metadata"]["event_id"] == event.metadata.event_id

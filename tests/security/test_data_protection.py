@@ -94,18 +94,18 @@ def test_the_rules_have_something_to_check(stacks):
     ("mutate", "expected"),
     [
         (
-            lambda r: r["PublishEventsFailures"]["Properties"].pop("SqsManagedSseEnabled"),
-            "queue PublishEventsFailures is not encrypted at rest (SqsManagedSseEnabled: true)",
+            lambda r: r["StreamFailuresQueue"]["Properties"].pop("SqsManagedSseEnabled"),
+            "queue StreamFailuresQueue is not encrypted at rest (SqsManagedSseEnabled: true)",
         ),
         (
-            lambda r: r.pop("PublishEventsFailuresPolicy"),
-            "queue PublishEventsFailures has no policy denying aws:SecureTransport=false",
+            lambda r: r.pop("StreamFailuresQueuePolicy"),
+            "queue StreamFailuresQueue has no policy denying aws:SecureTransport=false",
         ),
         (
-            lambda r: r["PublishEventsFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"][0].update(
+            lambda r: r["StreamFailuresQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0].update(
                 Effect="Allow"
             ),
-            "queue PublishEventsFailures has no policy denying aws:SecureTransport=false",
+            "queue StreamFailuresQueue has no policy denying aws:SecureTransport=false",
         ),
         (
             lambda r: r["UsersTable"]["Properties"].pop("SSESpecification"),

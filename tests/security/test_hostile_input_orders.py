@@ -194,14 +194,14 @@ HOSTILE_QUERIES = {
     "limit=": 422,
     "limit=1e3": 422,
     f"limit={'9' * 5000}": 422,
-    "cursor=": 400,
+    "cursor=": 422,
     "cursor=%25%25%25": 400,
     f"cursor={FORGED_CURSOR}": 400,
     "cursor=bm90IGpzb24": 400,  # "not json"
     "cursor=WzFd": 400,  # [1]
     "cursor=eyJhZnRlciI6IDF9": 400,  # {"after": 1}
     "cursor=" + quote("\u00fc\u202e"): 400,
-    f"cursor={'A' * 513}": 422,
+    f"cursor={'A' * 201}": 422,
 }
 
 

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from devtools.eventbridge import eventbridge_event
 from shared.consumer import InvalidEvent, UnknownEvent, parse_eventbridge_event, parse_sqs_record
 from shared.events import Envelope
 from shared.events.users import UserCreated, UserDeleted
@@ -12,7 +13,7 @@ def user_created_event() -> dict:
     created = UserCreated(
         user_id="u1", email="ada@example.com", name="Ada", version=1, created_at="2026-01-01T00:00:00Z"
     )
-    return Envelope.wrap(created, correlation_id="corr-42").as_eventbridge_event()
+    return eventbridge_event(Envelope.wrap(created, correlation_id="corr-42"))
 
 
 def sqs_record(body: str) -> dict:
@@ -80,4 +81,4 @@ def test_sqs_bodies_that_are_not_events_are_rejected(body):
 
 def test_an_event_is_parsed_into_the_model_of_its_own_type():
     deleted = Envelope.wrap(UserDeleted(user_id="u9", deleted_at="2026-01-01T00:00:00Z"), correlation_id="c")
-    assert isinstance(parse_eventbridge_event(deleted.as_eventbridge_event()).data, UserDeleted)
+    assert isinstance(parse_eventbridge_event(eventbridge_event(deleted)).data, UserDeleted)

@@ -5,11 +5,11 @@ from pydantic import Field
 
 from devtools.apigw import http_event, jwt_claims
 from devtools.lambda_runtime import LambdaContext
+from shared.authorization import authorize
 from shared.http import (
     ConflictError,
     NotFoundError,
     RequestBody,
-    authorize_user,
     caller_of,
     create_resolver,
     http_entrypoint,
@@ -33,7 +33,7 @@ def create_widget(widget: Widget) -> dict:
 
 @app.get("/users/<user_id>/widgets")
 def list_widgets(user_id: str) -> dict:
-    authorize_user(caller_of(app), user_id)
+    authorize(caller_of(app), user_id)
     if user_id == "ghost":
         raise NotFoundError("No such user")
     return {"widgets": []}

@@ -17,6 +17,7 @@ import pytest
 from moto.ses.models import ses_backends
 
 from devtools.apigw import http_event, jwt_claims
+from devtools.eventbridge import eventbridge_event
 from devtools.lambda_runtime import FunctionSpec
 from devtools.pytest_fixtures import item_reader
 from devtools.template import Stacks
@@ -40,7 +41,14 @@ class Events:
         return self._wrap(event)
 
     def user_updated(
-        self, user_id: str = "u1", *, email: str, name: str = "Ann", version: int = 2, at: datetime = T0
+        self,
+        user_id: str = "u1",
+        *,
+        email: str,
+        name: str = "Ann",
+        version: int = 2,
+        at: datetime = T0,
+        life: datetime = T0,
     ) -> Envelope:
         event = UserUpdated(
             user_id=user_id,
@@ -49,11 +57,14 @@ class Events:
             version=version,
             changed_fields=["email"],
             updated_at=at,
+            created_at=life,
         )
         return self._wrap(event)
 
-    def user_deleted(self, user_id: str = "u1", *, at: datetime = T0 + timedelta(days=1)) -> Envelope:
-        return self._wrap(UserDeleted(user_id=user_id, deleted_at=at))
+    def user_deleted(
+        self, user_id: str = "u1", *, at: datetime = T0 + timedelta(days=1), life: datetime = T0
+    ) -> Envelope:
+        return self._wrap(UserDeleted(user_id=user_id, deleted_at=at, created_at=life))
 
     def order_confirmed(self, user_id: str = "u1", order_id: str = "o1") -> Envelope:
         event = OrderConfirmed(
@@ -103,7 +114,7 @@ def sqs_record(body: str, *, receive_count: int = 1) -> dict[str, Any]:
 
 def as_body(envelope: Envelope) -> str:
     """The message body a rule puts in the queue: the event as EventBridge delivers it."""
-    return json.dumps(envelope.as_eventbridge_event())
+    return json.dumps(eventbridge_event(envelope))
 
 
 @pytest.fixture
@@ -189,7 +200,7 @@ class DeadLetter:
 def dead_letters(aws: Stacks) -> Callable[[], list[DeadLetter]]:
     """Receives (and deletes) whatever waits in the dead-letter queue."""
     sqs = boto3.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "DeadLetterQueue"))["QueueUrl"]
+    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "EventsDLQ"))["QueueUrl"]
 
     def receive() -> list[DeadLetter]:
         found = []

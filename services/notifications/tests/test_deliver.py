@@ -7,7 +7,8 @@ import json
 
 import boto3
 
-from notifications.adapters.dead_letters import MESSAGE_ID_ATTRIBUTE, REASON_ATTRIBUTE
+from devtools.eventbridge import eventbridge_event
+from shared.dead_letters import MESSAGE_ID_ATTRIBUTE, REASON_ATTRIBUTE
 
 
 def test_a_batch_sends_and_records_one_notification_per_event(deliver, sqs_batch, events, mailbox, table):
@@ -40,7 +41,7 @@ def test_a_batch_sends_and_records_one_notification_per_event(deliver, sqs_batch
 def test_one_poison_record_goes_to_the_dlq_with_its_reason_and_blocks_nothing(
     deliver, sqs_batch, events, mailbox, dead_letters
 ):
-    unknown = json.dumps(events.order_confirmed().as_eventbridge_event() | {"detail-type": "OrderShipped"})
+    unknown = json.dumps(eventbridge_event(events.order_confirmed()) | {"detail-type": "OrderShipped"})
     batch = sqs_batch(events.user_created(), "{not json", unknown, events.order_failed())
 
     response = deliver(batch)
@@ -66,9 +67,9 @@ def test_one_poison_record_goes_to_the_dlq_with_its_reason_and_blocks_nothing(
 def test_an_invalid_event_and_an_event_not_consumed_here_are_rejected(
     deliver, sqs_batch, events, dead_letters
 ):
-    invalid = events.order_failed().as_eventbridge_event()
+    invalid = eventbridge_event(events.order_failed())
     del invalid["detail"]["data"]["reason"]
-    placed = events.order_failed().as_eventbridge_event() | {"detail-type": "OrderPlaced"}
+    placed = eventbridge_event(events.order_failed()) | {"detail-type": "OrderPlaced"}
     placed["detail"]["data"] |= {
         "items": [{"sku": "s", "quantity": 1, "unit_price": "1.00"}],
         "total": "1.00",

@@ -1,9 +1,10 @@
 """The domain without AWS: what each event sends to whom, and the claim protocol as the service
-drives it (in-memory ports). Which profile change wins: test_profile_copy.py."""
+drives it (in-memory ports). Which profile change wins: tests/shared/test_profile_copy.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import functools
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,16 +15,15 @@ from notifications.domain.models import (
     DeliveryInProgress,
     Notification,
     Outcome,
-    Profile,
     RecipientUnknown,
     Status,
-    UnsupportedEvent,
 )
-from notifications.domain.profiles import supersedes
-from notifications.domain.service import NotificationService
+from notifications.domain.service import handle_event
 from notifications.domain.templates import TEMPLATES, Email, render
 from shared.events.envelope import Envelope
+from shared.events.errors import UnsupportedEvent
 from shared.events.orders import OrderPlaced
+from shared.profile_copy import ProfileChange, ProfileCopy, apply_change
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -50,14 +50,13 @@ def test_every_template_renders_one_line_subjects():
 
 class MemoryProfiles:
     def __init__(self) -> None:
-        self.copies: dict[str, Profile] = {}
+        self.copies: dict[str, ProfileCopy] = {}
 
-    def save(self, change: Profile) -> Profile:
-        if supersedes(change, self.copies.get(change.user_id)):
-            self.copies[change.user_id] = change
-        return self.copies[change.user_id]
+    def save(self, change: ProfileChange) -> ProfileCopy:
+        copy = self.copies[change.user_id] = apply_change(self.copies.get(change.user_id), change)
+        return copy
 
-    def get(self, user_id: str) -> Profile | None:
+    def get(self, user_id: str, *, consistent: bool = False) -> ProfileCopy | None:
         return self.copies.get(user_id)
 
 
@@ -123,14 +122,14 @@ class Clock:
 @pytest.fixture
 def world():
     profiles, log, mailer, clock = MemoryProfiles(), MemoryLog(), MemoryMailer(), Clock()
-    service = NotificationService(profiles, log, mailer, clock=clock)
+    service = functools.partial(handle_event, clock=clock, profiles=profiles, log=log, mailer=mailer)
     return service, profiles, log, mailer, clock
 
 
 def test_user_created_sends_the_welcome_to_the_events_address(world, events):
     service, profiles, _, mailer, _ = world
 
-    outcome = service.handle(events.user_created(email="Ann@Example.com"), lease=LEASE)
+    outcome = service(events.user_created(email="Ann@Example.com"), lease=LEASE)
 
     assert outcome is Outcome.SENT
     [(to, email)] = mailer.sent
@@ -141,13 +140,13 @@ def test_user_created_sends_the_welcome_to_the_events_address(world, events):
 
 def test_order_outcomes_go_to_the_profile_copy_with_their_values(world, events):
     service, _, log, mailer, _ = world
-    service.handle(events.user_created(), lease=LEASE)
-    service.handle(events.user_updated(email="new@example.com"), lease=LEASE)
+    service(events.user_created(), lease=LEASE)
+    service(events.user_updated(email="new@example.com"), lease=LEASE)
 
     confirmed = events.order_confirmed(order_id="o7")
-    assert service.handle(confirmed, lease=LEASE) is Outcome.SENT
-    assert service.handle(events.order_failed(order_id="o8"), lease=LEASE) is Outcome.SENT
-    assert service.handle(events.order_cancelled(order_id="o9"), lease=LEASE) is Outcome.SENT
+    assert service(confirmed, lease=LEASE) is Outcome.SENT
+    assert service(events.order_failed(order_id="o8"), lease=LEASE) is Outcome.SENT
+    assert service(events.order_cancelled(order_id="o9"), lease=LEASE) is Outcome.SENT
 
     assert [to for to, _ in mailer.sent[1:]] == ["new@example.com"] * 3
     assert log.held[confirmed.metadata.event_id].notification.values == {
@@ -168,18 +167,18 @@ def test_a_redelivered_event_sends_nothing_twice(world, events):
     service, _, _, mailer, _ = world
     created = events.user_created()
 
-    assert service.handle(created, lease=LEASE) is Outcome.SENT
-    assert service.handle(created, lease=LEASE) is Outcome.DUPLICATE
+    assert service(created, lease=LEASE) is Outcome.SENT
+    assert service(created, lease=LEASE) is Outcome.DUPLICATE
     assert len(mailer.sent) == 1
 
 
 def test_a_deleted_user_gets_nothing_even_from_a_late_user_created(world, events):
     service, profiles, log, mailer, _ = world
     created = events.user_created(at=T0)
-    service.handle(events.user_deleted(at=T0 + timedelta(minutes=5)), lease=LEASE)
+    service(events.user_deleted(at=T0 + timedelta(minutes=5)), lease=LEASE)
 
-    assert service.handle(created, lease=LEASE) is Outcome.RECIPIENT_DELETED
-    assert service.handle(events.order_confirmed(), lease=LEASE) is Outcome.RECIPIENT_DELETED
+    assert service(created, lease=LEASE) is Outcome.RECIPIENT_DELETED
+    assert service(events.order_confirmed(), lease=LEASE) is Outcome.RECIPIENT_DELETED
     assert mailer.sent == []
     assert log.held == {}
     assert profiles.get("u1").email is None
@@ -188,27 +187,27 @@ def test_a_deleted_user_gets_nothing_even_from_a_late_user_created(world, events
 def test_an_order_event_before_its_user_is_retried(world, events):
     service, _, log, mailer, _ = world
     with pytest.raises(RecipientUnknown):
-        service.handle(events.order_confirmed(user_id="nobody"), lease=LEASE)
+        service(events.order_confirmed(user_id="nobody"), lease=LEASE)
     assert mailer.sent == []
     assert log.held == {}
 
 
 def test_a_failed_send_releases_the_claim_and_the_retry_sends_what_was_recorded(world, events):
     service, profiles, log, mailer, _ = world
-    service.handle(events.user_created(), lease=LEASE)
+    service(events.user_created(), lease=LEASE)
     confirmed = events.order_confirmed()
     mailer.failing = True
 
     with pytest.raises(ConnectionError):
-        service.handle(confirmed, lease=LEASE)
+        service(confirmed, lease=LEASE)
     held = log.held[confirmed.metadata.event_id]
     assert held.status is Status.PENDING
     assert held.error == "ConnectionError: SES unreachable"
     first_id = held.notification.id
 
     mailer.failing = False
-    profiles.copies["u1"] = replace(profiles.copies["u1"], name="Renamed", version=9)
-    assert service.handle(confirmed, lease=LEASE) is Outcome.SENT  # at once: the claim was released
+    profiles.copies["u1"] = profiles.copies["u1"].model_copy(update={"name": "Renamed", "version": 9})
+    assert service(confirmed, lease=LEASE) is Outcome.SENT  # at once: the claim was released
 
     assert log.held[confirmed.metadata.event_id].notification.id == first_id
     assert mailer.sent[-1][1].body.startswith("Hello Ann,")  # the values recorded first
@@ -217,7 +216,7 @@ def test_a_failed_send_releases_the_claim_and_the_retry_sends_what_was_recorded(
 
 def test_a_claim_held_by_a_live_delivery_waits_and_an_expired_one_is_taken_over(world, events):
     service, _, log, mailer, clock = world
-    service.handle(events.user_created(), lease=LEASE)
+    service(events.user_created(), lease=LEASE)
     confirmed = events.order_confirmed()
     # A delivery that claimed the event and crashed before sending.
     crashed = log.claim(
@@ -242,11 +241,11 @@ def test_a_claim_held_by_a_live_delivery_waits_and_an_expired_one_is_taken_over(
     )
 
     with pytest.raises(DeliveryInProgress):
-        service.handle(confirmed, lease=LEASE)
+        service(confirmed, lease=LEASE)
     assert len(mailer.sent) == 1
 
     clock.now = crashed.lease_until + timedelta(milliseconds=1)
-    assert service.handle(confirmed, lease=LEASE) is Outcome.SENT
+    assert service(confirmed, lease=LEASE) is Outcome.SENT
     assert "1.00 EUR" in mailer.sent[-1][1].body
     assert log.held[confirmed.metadata.event_id].status is Status.SENT
 
@@ -261,4 +260,4 @@ def test_an_event_not_consumed_here_is_unsupported(world):
         total="1.00",
     )
     with pytest.raises(UnsupportedEvent, match="OrderPlaced v1"):
-        service.handle(Envelope.wrap(placed, correlation_id="c"), lease=LEASE)
+        service(Envelope.wrap(placed, correlation_id="c"), lease=LEASE)

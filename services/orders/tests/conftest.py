@@ -87,19 +87,30 @@ def place(call_api) -> Callable[..., str]:
 
 @pytest.fixture
 def publish_user_event(aws: Stacks) -> Callable[..., Envelope]:
-    """Publish a users-service event on the shared bus, as the users service's outbox does."""
+    """Publish a users-service event on the shared bus, as the users service's outbox does: the
+    events after a ``created`` carry its time as their profile's life (``life=`` sets another)."""
     events = boto3.client("events")
     bus = aws.physical_name("bus", "EventBus")
 
+    lives: dict[str, datetime] = {}  # each user's profile's creation time, as the users service keeps it
+
     def publish(kind: str, user_id: str, version: int = 1, **fields: Any) -> Envelope:
         now = datetime.now(UTC)
+        if kind == "created":
+            lives[user_id] = now
+        life = fields.pop("life", lives.get(user_id, now))
         profile = {"email": f"{user_id}@example.com", "name": user_id.upper()} | fields
         data = {
             "created": lambda: UserCreated(user_id=user_id, version=version, created_at=now, **profile),
             "updated": lambda: UserUpdated(
-                user_id=user_id, version=version, changed_fields=["name"], updated_at=now, **profile
+                user_id=user_id,
+                version=version,
+                changed_fields=["name"],
+                updated_at=now,
+                created_at=life,
+                **profile,
             ),
-            "deleted": lambda: UserDeleted(user_id=user_id, deleted_at=now),
+            "deleted": lambda: UserDeleted(user_id=user_id, deleted_at=now, created_at=life),
         }[kind]()
         envelope = Envelope.wrap(data, correlation_id=f"corr-{kind}-{user_id}")
         response = events.put_events(Entries=[envelope.to_entry(bus)])

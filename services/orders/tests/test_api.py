@@ -292,7 +292,7 @@ def test_get_order_is_403_for_another_user_404_when_absent_422_when_malformed(ca
     missing = call_api("GET", "/orders/01J00000000000000000000000")
     malformed = call_api("GET", "/orders/not-an-order-id")
 
-    assert (other.status, other.body["message"]) == (403, "You may only access your own orders")
+    assert (other.status, other.body["message"]) == (403, "You may only access your own resources")
     assert (missing.status, missing.body["message"]) == (404, "Order not found")
     assert malformed.status == 422
 

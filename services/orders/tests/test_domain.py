@@ -117,8 +117,8 @@ def test_confirming_twice_writes_once_and_a_cancelled_order_is_not_confirmed():
         order_id=ORDER_ID, user_id="u1", correlation_id="corr-1", payment=Charge(charge_id="ch_1", attempt=1)
     )
 
-    first = confirm_order(state, repository, T0)
-    again = confirm_order(state, repository, T0 + timedelta(seconds=1))
+    first = confirm_order(state, now=T0, orders=repository)
+    again = confirm_order(state, now=T0 + timedelta(seconds=1), orders=repository)
 
     assert first == again
     assert first.invoice_number == f"INV-20261127-{ORDER_ID}"
@@ -126,7 +126,7 @@ def test_confirming_twice_writes_once_and_a_cancelled_order_is_not_confirmed():
 
     cancelled = OneOrder(Order.place(new_order()).transition(OrderStatus.CANCELLED, T0, "by the customer"))
     with pytest.raises(OrderNotPending):
-        confirm_order(state, cancelled, T0)
+        confirm_order(state, now=T0, orders=cancelled)
 
 
 def test_mark_failed_leaves_an_order_that_moved_on_alone():
@@ -136,5 +136,5 @@ def test_mark_failed_leaves_an_order_that_moved_on_alone():
         order_id=ORDER_ID, user_id="u1", correlation_id="corr-1", error=TaskError(Error="PaymentDeclined")
     )
 
-    assert mark_failed(state, repository, T0) == cancelled
+    assert mark_failed(state, now=T0, orders=repository) == cancelled
     assert repository.events == []

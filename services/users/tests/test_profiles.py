@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from shared.authorization import NotAllowed
 from shared.events.envelope import Envelope
+from shared.http import Caller
 from users.domain.profiles import (
     Profile,
     ProfileName,
@@ -16,11 +18,13 @@ from users.domain.profiles import (
     StaleVersion,
     create_profile,
     delete_profile,
+    get_profile,
     update_profile,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
+ANN, BOB, ADMIN = Caller("u1", is_admin=False), Caller("u2", is_admin=False), Caller("root", is_admin=True)
 
 
 class MemoryProfiles:
@@ -46,7 +50,9 @@ class MemoryProfiles:
 @pytest.fixture
 def repository() -> MemoryProfiles:
     repository = MemoryProfiles()
-    create_profile(repository, "u1", email="Ann@Example.com", name=" Ann ", correlation_id="c0", now=T0)
+    create_profile(
+        "u1", email="Ann@Example.com", name=" Ann ", correlation_id="c0", now=T0, profiles=repository
+    )
     return repository
 
 
@@ -76,7 +82,9 @@ def test_create_normalises_and_emits_user_created(repository):
     ],
 )
 def test_update_reports_only_what_changed(repository, changes, changed_fields):
-    updated = update_profile(repository, "u1", expected_version=1, correlation_id="c1", now=T1, **changes)
+    updated = update_profile(
+        "u1", ANN, expected_version=1, correlation_id="c1", now=T1, profiles=repository, **changes
+    )
 
     assert updated.version == 2
     assert (updated.created_at, updated.updated_at) == (T0, T1)
@@ -89,27 +97,47 @@ def test_update_reports_only_what_changed(repository, changes, changed_fields):
 
 
 def test_update_to_the_same_values_is_a_no_op(repository):
-    unchanged = update_profile(repository, "u1", expected_version=1, name="Ann", correlation_id="c1")
+    unchanged = update_profile(
+        "u1", ANN, expected_version=1, name="Ann", correlation_id="c1", now=T1, profiles=repository
+    )
     assert unchanged.version == 1
     assert len(repository.events) == 1
 
 
 def test_update_from_a_stale_version_or_of_nobody_is_refused(repository):
     with pytest.raises(StaleVersion):
-        update_profile(repository, "u1", expected_version=2, name="X", correlation_id="c1")
+        update_profile(
+            "u1", ANN, expected_version=2, name="X", correlation_id="c1", now=T1, profiles=repository
+        )
     with pytest.raises(ProfileNotFound):
-        update_profile(repository, "u9", expected_version=1, name="X", correlation_id="c1")
+        update_profile(
+            "u9", ADMIN, expected_version=1, name="X", correlation_id="c1", now=T1, profiles=repository
+        )
     assert len(repository.events) == 1
 
 
 def test_delete_emits_user_deleted(repository):
-    delete_profile(repository, "u1", correlation_id="c2", now=T1)
+    delete_profile("u1", ANN, correlation_id="c2", now=T1, profiles=repository)
 
     assert repository.profiles == {}
     event = repository.events[-1]
     assert (event.detail_type, event.data.user_id, event.data.deleted_at) == ("UserDeleted", "u1", T1)
     with pytest.raises(ProfileNotFound):
-        delete_profile(repository, "u1", correlation_id="c3")
+        delete_profile("u1", ANN, correlation_id="c3", now=T1, profiles=repository)
+
+
+def test_only_the_owner_or_an_admin_reads_changes_or_deletes_a_profile(repository):
+    with pytest.raises(NotAllowed):
+        get_profile("u1", BOB, profiles=repository)
+    with pytest.raises(NotAllowed):
+        update_profile(
+            "u1", BOB, expected_version=1, name="X", correlation_id="c", now=T1, profiles=repository
+        )
+    with pytest.raises(NotAllowed):
+        delete_profile("u1", BOB, correlation_id="c", now=T1, profiles=repository)
+    assert len(repository.events) == 1
+
+    assert get_profile("u1", ADMIN, profiles=repository).name == "Ann"
 
 
 NAME = TypeAdapter(ProfileName)

@@ -47,7 +47,7 @@ def publish(lambda_function):
 def eventbridge(publish, monkeypatch) -> RefusingEventBridge:
     """The publisher's EventBridge client refuses what ``eventbridge.refused`` names (no backoff waits)."""
     client = RefusingEventBridge()
-    module = sys.modules["users.handlers.publish_events"]
+    module = sys.modules["shared.outbox_publisher"]
     monkeypatch.setattr(
         module, "publisher", EventPublisher(client, module.settings.event_bus_name, sleep=lambda _: None)
     )
@@ -146,7 +146,7 @@ def test_a_batch_that_keeps_failing_goes_to_the_on_failure_queue(call_api, aws, 
         plumbing.deliver_streams()
 
     sqs = boto3.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("users", "PublishEventsFailures"))["QueueUrl"]
+    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("users", "StreamFailuresQueue"))["QueueUrl"]
     [message] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     failure = json.loads(message["Body"])
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"

@@ -1,5 +1,4 @@
-"""Lambda entry points of the functions that are not HTTP: logging context, tracing and metrics on
-the entry point only, and the state machine tasks' state parsed once."""
+"""The entry point of the fulfilment state machine's tasks: the execution state parsed once."""
 
 from __future__ import annotations
 
@@ -8,15 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from orders.domain.fulfilment import FulfilmentState
-from shared.observability import bind_correlation_id, logger, metrics, tracer
-
-Handler = Callable[[dict[str, Any], Any], Any]
-
-
-def lambda_entrypoint(handler: Handler) -> Handler:
-    return logger.inject_lambda_context(clear_state=True)(
-        tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
-    )
+from shared.entrypoint import Handler, lambda_entrypoint
+from shared.observability import bind_correlation_id, logger
 
 
 def workflow_task(step: Callable[[FulfilmentState], dict[str, Any]]) -> Handler:

@@ -12,9 +12,10 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from orders.domain.model import Order, OrderLine, OrderStatus, StatusEntry
 from orders.domain.ports import OrdersPage
 from shared.http import RequestBody
+from shared.keys import ULID_PATTERN
 from shared.types import Currency, Integer, Money
 
-ORDER_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"  # a ULID
+ORDER_ID_PATTERN = ULID_PATTERN
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 

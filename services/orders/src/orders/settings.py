@@ -16,8 +16,8 @@ class ApiSettings(OrdersSettings):
     idempotency_ttl_seconds: int = IDEMPOTENCY_WINDOW_SECONDS  # the intake's window, too
 
 
-class PublisherSettings(Settings):
-    event_bus_name: str
+class ConsumerSettings(OrdersSettings):
+    dead_letter_queue_name: str
 
 
 class StarterSettings(Settings):

@@ -3,18 +3,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
-from notifications.adapters.keys import (
-    EVENT_SK,
-    NOTIFICATION_PREFIX,
-    event_pk,
-    parse_timestamp,
-    timestamp,
-    user_pk,
-)
+from notifications.adapters.keys import EVENT_SK, NOTIFICATION_PREFIX, event_pk
 from notifications.domain.models import (
     AlreadySent,
     Claim,
@@ -24,9 +16,9 @@ from notifications.domain.models import (
     Status,
 )
 from shared.events.envelope import new_id
-from shared.pagination import decode_cursor, encode_cursor
+from shared.keys import parse_timestamp, timestamp, user_pk
+from shared.pagination import cut_page, start_key
 
-_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _STATUS = {"#status": "status"}  # a reserved word in DynamoDB expressions
 
 
@@ -178,17 +170,15 @@ class DynamoNotificationLog:
             "Limit": limit + 1,
         }
         if cursor is not None:
-            request["ExclusiveStartKey"] = {
-                "PK": {"S": user_pk(user_id)},
-                "SK": {"S": NOTIFICATION_PREFIX + decode_cursor(cursor, _ULID)},
-            }
-        items = self._client.query(**request)["Items"]
-        notifications = [_notification(item) for item in items[:limit]]
-        has_more = len(items) > limit
-        return NotificationPage(
-            notifications=notifications,
-            next_cursor=encode_cursor(notifications[-1].id) if has_more else None,
+            request["ExclusiveStartKey"] = start_key(user_pk(user_id), NOTIFICATION_PREFIX, cursor)
+        response = self._client.query(**request)
+        page = cut_page(
+            [_notification(item) for item in response["Items"]],
+            limit,
+            lambda notification: notification.id,
+            truncated="LastEvaluatedKey" in response,
         )
+        return NotificationPage(notifications=page.items, next_cursor=page.next_cursor)
 
 
 def _dedupe_key(claim: Claim) -> dict[str, Any]:

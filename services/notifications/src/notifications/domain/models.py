@@ -1,4 +1,5 @@
-"""What the notifications service knows: its copy of user profiles, and the notifications it sends."""
+"""What the notifications service knows: the notifications it sends (its copy of user profiles is
+``shared.profile_copy``'s)."""
 
 from __future__ import annotations
 
@@ -25,22 +26,6 @@ class Outcome(StrEnum):
     DUPLICATE = "DuplicateEventIgnored"
     RECIPIENT_DELETED = "DeletedRecipientSkipped"
     PROFILE_COPIED = "ProfileCopied"
-
-
-@dataclass(frozen=True)
-class Profile:
-    """This service's copy of a user's profile, kept from user events (event-carried state).
-
-    A deleted user leaves a tombstone (``deleted=True``, no e-mail, no name) so that a late or
-    redelivered ``UserCreated``/``UserUpdated`` cannot bring the address back.
-    """
-
-    user_id: str
-    changed_at: datetime  # when the producer made the change this copy reflects
-    version: int = 0  # the profile version of that change (0 on a tombstone)
-    email: str | None = None
-    name: str | None = None
-    deleted: bool = False
 
 
 class Notification(BaseModel):
@@ -83,7 +68,3 @@ class DeliveryInProgress(Exception):
 
 class RecipientUnknown(Exception):
     """No profile copy for the user yet (its user event has not arrived); retry later."""
-
-
-class UnsupportedEvent(Exception):
-    """A valid event that this service does not consume: a routing mistake, not worth a retry."""

@@ -5,17 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from notifications.domain.models import Claim, Notification, NotificationPage, Profile
+from notifications.domain.models import Claim, Notification, NotificationPage
 from notifications.domain.templates import Email
-
-
-class ProfileCopy(Protocol):
-    def save(self, change: Profile) -> Profile:
-        """Apply ``change`` if it supersedes the stored copy (see ``profiles.supersedes``), atomically;
-        returns the copy as it stands afterwards, changed or not."""
-        ...
-
-    def get(self, user_id: str) -> Profile | None: ...
 
 
 class NotificationLog(Protocol):

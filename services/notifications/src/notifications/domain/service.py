@@ -21,95 +21,101 @@ copy of an order e-mail is cheaper than a missing one. Nothing is ever recorded 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from notifications.domain.models import (
     AlreadySent,
     Channel,
     Notification,
     Outcome,
-    Profile,
     RecipientUnknown,
     Status,
-    UnsupportedEvent,
 )
-from notifications.domain.ports import Mailer, NotificationLog, ProfileCopy
-from notifications.domain.profiles import profile_change
+from notifications.domain.ports import Mailer, NotificationLog
 from notifications.domain.templates import render
-from shared.events.envelope import Envelope, new_id, utc_now
+from shared.events.envelope import Envelope, new_id
+from shared.events.errors import UnsupportedEvent
 from shared.events.orders import OrderCancelled, OrderConfirmed, OrderFailed
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
+from shared.profile_copy import ProfileCopies, ProfileCopy, profile_change
 
 CONSUMED_EVENTS = (UserCreated, UserUpdated, UserDeleted, OrderConfirmed, OrderFailed, OrderCancelled)
 """Every event this service reads; its EventBridge rules route exactly these (a test checks)."""
 
 
-class NotificationService:
-    def __init__(
-        self,
-        profiles: ProfileCopy,
-        log: NotificationLog,
-        mailer: Mailer,
-        *,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self._profiles = profiles
-        self._log = log
-        self._mailer = mailer
-        self._clock = clock
+def handle_event(
+    envelope: Envelope[Any],
+    *,
+    lease: timedelta,
+    clock: Callable[[], datetime],
+    profiles: ProfileCopies,
+    log: NotificationLog,
+    mailer: Mailer,
+) -> Outcome:
+    """Apply one event. ``lease`` is how long this attempt may hold a claim on the event; ``clock``
+    (not one ``now``) because the mail is sent between the claim and its record."""
+    event, event_id = envelope.data, envelope.metadata.event_id
+    notify = functools.partial(_notify, event_id=event_id, lease=lease, clock=clock, log=log, mailer=mailer)
+    match event:
+        case UserCreated():
+            # The copy as it stands: this event's address, unless a later change superseded it.
+            return notify(profiles.save(profile_change(event)), "welcome", {})
+        case UserUpdated() | UserDeleted():
+            profiles.save(profile_change(event))
+            return Outcome.PROFILE_COPIED
+        case OrderConfirmed() | OrderFailed() | OrderCancelled():
+            template, values = order_message(event)
+            return notify(_recipient(event.user_id, profiles), template, values)
+    raise UnsupportedEvent(f"{envelope.detail_type} v{event.event_version} is not consumed here")
 
-    def handle(self, envelope: Envelope, *, lease: timedelta) -> Outcome:
-        """Apply one event. ``lease`` is how long this attempt may hold a claim on the event."""
-        event, event_id = envelope.data, envelope.metadata.event_id
-        match event:
-            case UserCreated():
-                # The copy as it stands: this event's address, unless a later change superseded it.
-                profile = self._profiles.save(profile_change(event))
-                return self._notify(profile, event_id, "welcome", {}, lease)
-            case UserUpdated() | UserDeleted():
-                self._profiles.save(profile_change(event))
-                return Outcome.PROFILE_COPIED
-            case OrderConfirmed() | OrderFailed() | OrderCancelled():
-                template, values = order_message(event)
-                return self._notify(self._recipient(event.user_id), event_id, template, values, lease)
-        raise UnsupportedEvent(f"{envelope.detail_type} v{event.event_version} is not consumed here")
 
-    def _recipient(self, user_id: str) -> Profile:
-        profile = self._profiles.get(user_id)
-        if profile is None:
-            raise RecipientUnknown(f"no profile copy for user {user_id} yet")
-        return profile
+def _recipient(user_id: str, profiles: ProfileCopies) -> ProfileCopy:
+    profile = profiles.get(user_id, consistent=True)
+    if profile is None:
+        raise RecipientUnknown(f"no profile copy for user {user_id} yet")
+    return profile
 
-    def _notify(
-        self, recipient: Profile, event_id: str, template: str, values: dict[str, str], lease: timedelta
-    ) -> Outcome:
-        if recipient.deleted or not recipient.email:
-            return Outcome.RECIPIENT_DELETED
-        now = self._clock()
-        notification = Notification(
-            id=new_id(),
-            user_id=recipient.user_id,
-            event_id=event_id,
-            channel=Channel.EMAIL,
-            template=template,
-            values={"name": recipient.name or "", **values},
-            status=Status.PENDING,
-            created_at=now,
-        )
-        try:
-            claim = self._log.claim(notification, lease_until=now + lease, now=now)
-        except AlreadySent:
-            return Outcome.DUPLICATE
-        # A claim taken over carries the notification recorded first: send what was recorded.
-        email = render(claim.notification.template, claim.notification.values)
-        try:
-            message_id = self._mailer.send(recipient.email, email)
-        except Exception as error:
-            self._log.release(claim, error=f"{type(error).__name__}: {error}")
-            raise
-        self._log.mark_sent(claim, message_id=message_id, sent_at=self._clock())
-        return Outcome.SENT
+
+def _notify(
+    recipient: ProfileCopy,
+    template: str,
+    values: dict[str, str],
+    *,
+    event_id: str,
+    lease: timedelta,
+    clock: Callable[[], datetime],
+    log: NotificationLog,
+    mailer: Mailer,
+) -> Outcome:
+    if recipient.deleted or not recipient.email:
+        return Outcome.RECIPIENT_DELETED
+    now = clock()
+    notification = Notification(
+        id=new_id(),
+        user_id=recipient.user_id,
+        event_id=event_id,
+        channel=Channel.EMAIL,
+        template=template,
+        values={"name": recipient.name or "", **values},
+        status=Status.PENDING,
+        created_at=now,
+    )
+    try:
+        claim = log.claim(notification, lease_until=now + lease, now=now)
+    except AlreadySent:
+        return Outcome.DUPLICATE
+    # A claim taken over carries the notification recorded first: send what was recorded.
+    email = render(claim.notification.template, claim.notification.values)
+    try:
+        message_id = mailer.send(recipient.email, email)
+    except Exception as error:
+        log.release(claim, error=f"{type(error).__name__}: {error}")
+        raise
+    log.mark_sent(claim, message_id=message_id, sent_at=clock())
+    return Outcome.SENT
 
 
 def order_message(event: OrderConfirmed | OrderFailed | OrderCancelled) -> tuple[str, dict[str, str]]:

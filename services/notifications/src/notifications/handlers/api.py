@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import boto3
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from notifications.adapters.notification_log import DynamoNotificationLog
+from notifications.domain import history
 from notifications.domain.models import NotificationPage
 from shared.http import (
-    BadRequestError,
+    PageCursor,
     PageLimit,
     UserId,
-    authorize_user,
     caller_of,
     create_resolver,
     http_entrypoint,
 )
-from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
 from shared.settings import Settings
 
 
@@ -47,13 +43,11 @@ notification_log = DynamoNotificationLog(
 def list_notifications(
     user_id: UserId,
     limit: PageLimit = 20,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=200, description=CURSOR_DESCRIPTION)] = None,
+    cursor: PageCursor = None,
 ) -> NotificationPage:
-    authorize_user(caller_of(app), user_id)
-    try:
-        return notification_log.page(user_id, limit=limit, cursor=cursor)
-    except InvalidCursor as error:
-        raise BadRequestError(str(error)) from None
+    return history.list_notifications(
+        user_id, caller_of(app), limit=limit, cursor=cursor, log=notification_log
+    )
 
 
 handler = http_entrypoint(app)

@@ -1,4 +1,5 @@
-"""The orders table (low-level DynamoDB client): orders, profile copies and the outbox.
+"""The orders table (low-level DynamoDB client): orders and the outbox, next to the profile copies
+(``shared.profile_copy_table`` keeps those).
 
 One partition per user: ``PK=USER#<id>`` holds ``SK=PROFILE`` and ``SK=ORDER#<ulid>``. "PROFILE"
 sorts after every "ORDER#...", so one descending ``Query`` returns the profile first, then the
@@ -8,7 +9,6 @@ Money is stored as decimal strings, times as ISO 8601 strings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,28 +23,22 @@ from orders.domain.model import (
     Order,
     OrderNotPending,
     OrderStatus,
-    Profile,
 )
 from orders.domain.ports import OrdersPage, Recorded, StatusConflict
 from orders.settings import OrdersSettings
 from shared.events.envelope import Envelope
+from shared.keys import PROFILE_SK, cancelled_by_condition, condition_failed, user_pk
 from shared.outbox import outbox_put
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import cut_page, start_key
+from shared.profile_copy_table import active_profile_check, profile_from_item
 
 ORDER_PREFIX = "ORDER#"
-PROFILE_SK = "PROFILE"
 ORDERS_INDEX = "GSI1"
 KEY_PREFIX = "IDEMPOTENCY#"  # + <user>#<Idempotency-Key>: its own partition, out of the user's
 KEY_SK = "ORDER"
-_ACTIVE_PROFILE = "attribute_exists(PK) AND attribute_not_exists(deleted_at)"
-_ORDER_SK = re.compile(r"^ORDER#[0-9A-HJKMNP-TV-Z]{26}$")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-def user_pk(user_id: str) -> str:
-    return f"USER#{user_id}"
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,22 +73,6 @@ def is_order_insert(record: Mapping[str, Any]) -> bool:
     return record.get("eventName") == "INSERT" and image.get("entity", {}).get("S") == "ORDER"
 
 
-def _profile_from_item(item: Mapping[str, Any]) -> Profile:
-    return Profile.model_validate(_from_item(item))
-
-
-def _condition_failed(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
-def _cancelled_by_condition(error: ClientError, index: int) -> bool:
-    """Whether a cancelled transaction failed on the condition of its ``index``-th action."""
-    if error.response["Error"]["Code"] != "TransactionCanceledException":
-        return False
-    reasons = error.response.get("CancellationReasons", [])
-    return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
-
-
 class OrdersTable:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -103,75 +81,25 @@ class OrdersTable:
     def _key(self, user_id: str, sort_key: str) -> dict[str, Any]:
         return {"PK": {"S": user_pk(user_id)}, "SK": {"S": sort_key}}
 
-    # -- profiles ---------------------------------------------------------------------------------
-
-    def get_profile(self, user_id: str) -> Profile | None:
-        item = self._client.get_item(TableName=self._table, Key=self._key(user_id, PROFILE_SK)).get("Item")
-        return _profile_from_item(item) if item else None
-
-    def save_profile(self, profile: Profile) -> bool:
-        values = {"PK": user_pk(profile.user_id), "SK": PROFILE_SK, "entity": "PROFILE"}
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_to_item(values | profile.model_dump(mode="json", exclude_none=True)),
-                ConditionExpression=(
-                    "attribute_not_exists(PK) OR (attribute_not_exists(deleted_at) AND version < :version)"
-                ),
-                ExpressionAttributeValues={":version": {"N": str(profile.version)}},
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
-
-    def mark_profile_deleted(self, user_id: str, deleted_at: datetime) -> None:
-        # A tombstone without the personal data: a late UserCreated/UserUpdated cannot revive it.
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._key(user_id, PROFILE_SK),
-            UpdateExpression=(
-                "SET entity = :entity, user_id = :user_id, deleted_at = if_not_exists(deleted_at, :at),"
-                " updated_at = if_not_exists(updated_at, :at), version = if_not_exists(version, :zero)"
-                " REMOVE email, #name"
-            ),
-            ExpressionAttributeNames={"#name": "name"},
-            ExpressionAttributeValues={
-                ":entity": {"S": "PROFILE"},
-                ":user_id": {"S": user_id},
-                ":at": {"S": deleted_at.isoformat()},
-                ":zero": {"N": "0"},
-            },
-        )
-
     # -- orders -----------------------------------------------------------------------------------
 
-    def add_order(self, order: Order, event: Envelope) -> Recorded:
+    def add_order(self, order: Order, event: Envelope, *, while_profile_active: bool) -> Recorded:
+        put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": order_item(order),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        profile_check = [active_profile_check(self._table, order.user_id)] if while_profile_active else []
         try:
             self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": order_item(order),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "ConditionCheck": {
-                            "TableName": self._table,
-                            "Key": self._key(order.user_id, PROFILE_SK),
-                            "ConditionExpression": _ACTIVE_PROFILE,
-                        }
-                    },
-                    outbox_put(self._table, event),
-                ]
+                TransactItems=[put, outbox_put(self._table, event), *profile_check]
             )
         except ClientError as error:
-            if _cancelled_by_condition(error, 0):
+            if cancelled_by_condition(error, 0):
                 return Recorded.ALREADY_RECORDED
-            if _cancelled_by_condition(error, 1):
+            if cancelled_by_condition(error, 2):
                 return Recorded.USER_GONE
             raise
         return Recorded.ADDED
@@ -195,7 +123,7 @@ class OrdersTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if not _condition_failed(error):
+            if not condition_failed(error):
                 raise
             claimed = error.response.get("Item", {})
             if claimed.get("fingerprint", {}).get("S") != fingerprint:
@@ -231,7 +159,7 @@ class OrdersTable:
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 raise OrderNotPending(f"order {order_id} is not PENDING") from None
             raise
         return order_from_item(item), int(item["payment_attempts"]["N"])
@@ -264,7 +192,7 @@ class OrdersTable:
                 TransactItems=[{"Update": update}, outbox_put(self._table, event)]
             )
         except ClientError as error:
-            if _cancelled_by_condition(error, 0):
+            if cancelled_by_condition(error, 0):
                 raise StatusConflict(before.order_id) from None
             raise
 
@@ -279,24 +207,21 @@ class OrdersTable:
             "Limit": limit + 1 + (cursor is None),
         }
         if cursor is not None:
-            request["ExclusiveStartKey"] = self._key(user_id, decode_cursor(cursor, _ORDER_SK))
+            request["ExclusiveStartKey"] = start_key(user_pk(user_id), ORDER_PREFIX, cursor)
         response = self._client.query(**request)
         profile = None
         orders = []
         for item in response["Items"]:
             sort_key = item["SK"]["S"]
             if sort_key == PROFILE_SK:
-                profile = _profile_from_item(item)
+                profile = profile_from_item(item)
             elif sort_key.startswith(ORDER_PREFIX):
                 orders.append(order_from_item(item))
-        next_cursor = None
-        if len(orders) > limit:
-            orders = orders[:limit]
-            next_cursor = encode_cursor(ORDER_PREFIX + orders[-1].order_id)
-        elif "LastEvaluatedKey" in response and orders:
-            next_cursor = encode_cursor(ORDER_PREFIX + orders[-1].order_id)
+        page = cut_page(orders, limit, lambda order: order.order_id, truncated="LastEvaluatedKey" in response)
         return OrdersPage(
-            profile=profile if profile and profile.is_active else None, orders=orders, next_cursor=next_cursor
+            profile=profile if profile and profile.is_active else None,
+            orders=page.items,
+            next_cursor=page.next_cursor,
         )
 
     def open_orders(self, user_id: str) -> Iterator[Order]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from orders.domain.model import Actor, Order, OrderStatus
+from orders.domain.model import Order, OrderStatus
 from orders.domain.ports import OrderRepository, StatusConflict
 from orders.domain.reading import view_order
+from shared.authorization import Actor
 from shared.events.envelope import Envelope
 from shared.events.orders import OrderCancelled
 
@@ -18,7 +19,7 @@ def cancel_order(
     order_id: str, actor: Actor, *, correlation_id: str, now: datetime, orders: OrderRepository
 ) -> Order:
     """PENDING → CANCELLED (``InvalidTransition`` from a final status, ``StatusConflict`` on a race)."""
-    order = view_order(order_id, actor, orders)
+    order = view_order(order_id, actor, orders=orders)
     reason = "Cancelled by the customer" if actor.user_id == order.user_id else "Cancelled by an admin"
     return _cancel(order, reason, correlation_id=correlation_id, now=now, orders=orders)
 

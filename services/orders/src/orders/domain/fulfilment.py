@@ -83,7 +83,7 @@ def _load(state: FulfilmentState, orders: OrderRepository) -> Order:
     return order
 
 
-def charge_payment(state: FulfilmentState, orders: OrderRepository, payments: PaymentProvider) -> Charge:
+def charge_payment(state: FulfilmentState, *, orders: OrderRepository, payments: PaymentProvider) -> Charge:
     """Charge a PENDING order (``OrderNotPending`` if it was cancelled before the charge)."""
     order, attempt = orders.start_payment_attempt(state.user_id, state.order_id)
     request = ChargeRequest(
@@ -96,7 +96,7 @@ def charge_payment(state: FulfilmentState, orders: OrderRepository, payments: Pa
     return Charge(charge_id=payments.charge(request), attempt=attempt)
 
 
-def confirm_order(state: FulfilmentState, orders: OrderRepository, now: datetime) -> Order:
+def confirm_order(state: FulfilmentState, *, now: datetime, orders: OrderRepository) -> Order:
     """PENDING → CONFIRMED with an invoice number; ``OrderNotPending`` if it was cancelled meanwhile."""
     if state.payment is None:
         raise ValueError("confirm_order needs the charge of the ChargePayment step")
@@ -126,7 +126,7 @@ def confirm_order(state: FulfilmentState, orders: OrderRepository, now: datetime
     return confirmed
 
 
-def mark_failed(state: FulfilmentState, orders: OrderRepository, now: datetime) -> Order:
+def mark_failed(state: FulfilmentState, *, now: datetime, orders: OrderRepository) -> Order:
     """PENDING → FAILED with the reason; an order that left PENDING meanwhile stays as it is."""
     order = _load(state, orders)
     if order.status is not OrderStatus.PENDING:
@@ -141,7 +141,7 @@ def mark_failed(state: FulfilmentState, orders: OrderRepository, now: datetime) 
     return failed
 
 
-def refund_payment(state: FulfilmentState, payments: PaymentProvider) -> str:
+def refund_payment(state: FulfilmentState, *, payments: PaymentProvider) -> str:
     if state.payment is None:
         raise ValueError("refund_payment needs the charge of the ChargePayment step")
     return payments.refund(state.payment.charge_id)

@@ -1,11 +1,10 @@
-"""Orders, their lifecycle, and the copy of a user's profile the orders service keeps."""
+"""Orders and their lifecycle."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,17 +13,14 @@ from shared.types import Currency, Money
 
 __all__ = [
     "IDEMPOTENCY_WINDOW_SECONDS",
-    "Actor",
     "InvalidTransition",
     "NewOrder",
     "NoProfile",
-    "NotAllowed",
     "Order",
     "OrderLine",
     "OrderNotFound",
     "OrderNotPending",
     "OrderStatus",
-    "Profile",
     "StatusEntry",
     "order_total",
 ]
@@ -61,24 +57,12 @@ class OrderNotFound(Exception):
     pass
 
 
-class NotAllowed(Exception):
-    """The actor may not act on another user's orders."""
-
-
 class NoProfile(Exception):
     """The user has no (active) profile copy here: unknown to the users service, or deleted."""
 
 
 class KeyUsedForAnotherOrder(Exception):
     """The caller's Idempotency-Key names, within its window, an order with other contents."""
-
-
-class Actor(Protocol):
-    """Who asks (``shared.http.Caller`` is one): a user, or an admin acting on anyone."""
-
-    user_id: str
-
-    def may_act_on(self, user_id: str) -> bool: ...
 
 
 class StatusEntry(BaseModel):
@@ -157,20 +141,3 @@ class Order(BaseModel):
 
 def order_total(items: list[OrderLine]) -> Decimal:
     return sum((line.unit_price * line.quantity for line in items), Decimal("0"))
-
-
-class Profile(BaseModel):
-    """The orders service's copy of a user's profile, kept from the users service's events."""
-
-    model_config = ConfigDict(frozen=True)
-
-    user_id: str
-    email: str | None = None
-    name: str | None = None
-    version: int = 0
-    updated_at: datetime
-    deleted_at: datetime | None = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.deleted_at is None

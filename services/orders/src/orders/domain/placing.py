@@ -6,10 +6,12 @@ import hashlib
 import json
 from datetime import datetime
 
-from orders.domain.model import NewOrder, NoProfile, Order, OrderLine
+from orders.domain.cancelling import USER_DELETED
+from orders.domain.model import NewOrder, NoProfile, Order, OrderLine, OrderStatus
 from orders.domain.ports import IntakeQueue, OrderRepository, Recorded
 from shared.events.envelope import Envelope, new_id
-from shared.events.orders import OrderPlaced
+from shared.events.orders import OrderCancelled, OrderPlaced
+from shared.profile_copy import ProfileCopies
 
 
 def accept_order(
@@ -21,6 +23,7 @@ def accept_order(
     correlation_id: str,
     now: datetime,
     orders: OrderRepository,
+    profiles: ProfileCopies,
     intake: IntakeQueue,
     idempotency_key: str | None = None,
 ) -> NewOrder:
@@ -30,7 +33,7 @@ def accept_order(
     same key (its first invocation died before Powertools marked the key done), it queues the same
     order again, which the intake records once, and answers with the id the caller may already hold.
     """
-    profile = orders.get_profile(user_id)
+    profile = profiles.get(user_id)
     if profile is None or not profile.is_active:
         raise NoProfile(user_id)
     order_id = new_id()
@@ -50,9 +53,11 @@ def accept_order(
     return new
 
 
-def record_order(new: NewOrder, orders: OrderRepository) -> Recorded:
+def record_order(new: NewOrder, *, now: datetime, orders: OrderRepository) -> Recorded:
     """Write the order with its ``OrderPlaced`` event; a redelivered (or re-queued) message changes
-    nothing."""
+    nothing. When the user was deleted since the API accepted it, the order is recorded CANCELLED
+    with its reason and ``OrderCancelled`` instead, as the deletion cancelled the user's other open
+    orders: the caller holding its id reads how it ended."""
     order = Order.place(new)
     placed = OrderPlaced(
         order_id=order.order_id,
@@ -62,7 +67,15 @@ def record_order(new: NewOrder, orders: OrderRepository) -> Recorded:
         total=order.total,
     )
     event = Envelope.wrap(placed, correlation_id=new.correlation_id)
-    return orders.add_order(order, event)
+    recorded = orders.add_order(order, event, while_profile_active=True)
+    if recorded is not Recorded.USER_GONE:
+        return recorded
+    cancelled = order.transition(OrderStatus.CANCELLED, now, USER_DELETED)
+    cancellation = OrderCancelled(order_id=order.order_id, user_id=order.user_id, reason=USER_DELETED)
+    cancelled_event = Envelope.wrap(cancellation, correlation_id=new.correlation_id)
+    if orders.add_order(cancelled, cancelled_event, while_profile_active=False) is Recorded.ALREADY_RECORDED:
+        return Recorded.ALREADY_RECORDED
+    return Recorded.USER_GONE
 
 
 def order_fingerprint(items: list[OrderLine], currency: str, payment_token: str) -> str:

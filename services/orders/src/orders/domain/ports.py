@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from orders.domain.model import NewOrder, Order, Profile
+from orders.domain.model import NewOrder, Order
 from shared.events.envelope import Envelope
+from shared.profile_copy import ProfileCopy
 
 
 class StatusConflict(Exception):
@@ -20,21 +21,20 @@ class StatusConflict(Exception):
 class Recorded(StrEnum):
     ADDED = "ADDED"
     ALREADY_RECORDED = "ALREADY_RECORDED"  # a redelivered intake message
-    USER_GONE = "USER_GONE"  # no active profile copy any more: the user was deleted after acceptance
+    USER_GONE = "USER_GONE"  # the user was deleted after acceptance: recorded CANCELLED
 
 
 @dataclass(frozen=True)
 class OrdersPage:
-    profile: Profile | None  # only on the first page (the one asked for without a cursor)
+    profile: ProfileCopy | None  # only on the first page (the one asked for without a cursor)
     orders: list[Order]
     next_cursor: str | None
 
 
 class OrderRepository(Protocol):
-    def get_profile(self, user_id: str) -> Profile | None: ...
-
-    def add_order(self, order: Order, event: Envelope) -> Recorded:
-        """Write a new order and its event, once; only while the user's profile copy is active."""
+    def add_order(self, order: Order, event: Envelope[Any], *, while_profile_active: bool) -> Recorded:
+        """Write a new order and its event, once (else ``ALREADY_RECORDED``); with
+        ``while_profile_active``, only while the user's profile copy is active (else ``USER_GONE``)."""
 
     def claim_key(self, user_id: str, key: str, order_id: str, fingerprint: str, now: datetime) -> str:
         """Let the caller's ``key`` name ``order_id`` for its window, unless it names an order
@@ -50,7 +50,7 @@ class OrderRepository(Protocol):
         """Count one more payment attempt of a PENDING order; returns it and the attempt number.
         Raises ``OrderNotPending`` when the order is not (or no longer) PENDING."""
 
-    def save_transition(self, before: Order, after: Order, event: Envelope) -> None:
+    def save_transition(self, before: Order, after: Order, event: Envelope[Any]) -> None:
         """Write ``after`` and its event, on condition that the stored status is still ``before``'s.
         Raises ``StatusConflict`` otherwise."""
 
@@ -58,19 +58,9 @@ class OrderRepository(Protocol):
 
     def open_orders(self, user_id: str) -> Iterator[Order]: ...
 
-    def save_profile(self, profile: Profile) -> bool:
-        """Store a newer profile version; False when the copy is as new already or the user is deleted."""
-
-    def mark_profile_deleted(self, user_id: str, deleted_at: datetime) -> None: ...
-
 
 class IntakeQueue(Protocol):
     def send(self, order: NewOrder) -> None: ...
-
-
-class FulfilmentStarter(Protocol):
-    def start(self, order: Order) -> bool:
-        """Start the fulfilment of ``order``; False when it was started before."""
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from orders.domain.model import Actor, NotAllowed, Order, OrderNotFound
+from orders.domain.model import Order, OrderNotFound
 from orders.domain.ports import OrderRepository, OrdersPage
+from shared.authorization import Actor, authorize
 
 
-def view_order(order_id: str, actor: Actor, orders: OrderRepository) -> Order:
+def view_order(order_id: str, actor: Actor, *, orders: OrderRepository) -> Order:
     order = orders.find_order(order_id)
     if order is None:
         raise OrderNotFound(order_id)
-    if not actor.may_act_on(order.user_id):
-        raise NotAllowed(order_id)
+    authorize(actor, order.user_id)
     return order
 
 
@@ -19,6 +19,5 @@ def list_orders(
     user_id: str, actor: Actor, *, limit: int, cursor: str | None, orders: OrderRepository
 ) -> OrdersPage:
     """Newest first; the profile copy comes with the first page, from the same query."""
-    if not actor.may_act_on(user_id):
-        raise NotAllowed(user_id)
+    authorize(actor, user_id)
     return orders.list_orders(user_id, limit, cursor)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -24,7 +24,6 @@ from orders.domain.model import (
     InvalidTransition,
     KeyUsedForAnotherOrder,
     NoProfile,
-    NotAllowed,
     OrderNotFound,
 )
 from orders.domain.ports import StatusConflict
@@ -40,10 +39,9 @@ from orders.schemas import (
 from orders.settings import ApiSettings
 from shared.events.envelope import utc_now
 from shared.http import (
-    BadRequestError,
     ConflictError,
-    ForbiddenError,
     NotFoundError,
+    PageCursor,
     PageLimit,
     UserId,
     caller_of,
@@ -51,12 +49,13 @@ from shared.http import (
     http_entrypoint,
 )
 from shared.observability import metrics
-from shared.pagination import CURSOR_DESCRIPTION, InvalidCursor
+from shared.profile_copy_table import DynamoProfileCopy
 
 app = create_resolver()
 settings = ApiSettings.load()
 dynamodb = boto3.client("dynamodb", region_name=settings.aws_region)
 orders = OrdersTable(dynamodb, settings.table_name)
+profiles = DynamoProfileCopy(dynamodb, settings.table_name)
 intake = SqsIntakeQueue(boto3.client("sqs", region_name=settings.aws_region), settings.intake_queue_url)
 idempotency = IdempotencyConfig(
     event_key_jmespath="[user_id, idempotency_key]",
@@ -85,6 +84,7 @@ def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | Non
         correlation_id=app.context["correlation_id"],
         now=utc_now(),
         orders=orders,
+        profiles=profiles,
         intake=intake,
         idempotency_key=idempotency_key,
     )
@@ -146,7 +146,7 @@ def place_order(
     responses={200: {"description": "The order, with its status history"}, 403: FORBIDDEN, 404: NOT_FOUND},
 )
 def get_order(order_id: OrderId) -> OrderView:
-    return OrderView.of(reading.view_order(order_id, caller_of(app), orders))
+    return OrderView.of(reading.view_order(order_id, caller_of(app), orders=orders))
 
 
 @app.post(
@@ -183,7 +183,7 @@ def cancel_order(order_id: OrderId) -> OrderView:
 def list_user_orders(
     user_id: UserId,
     limit: PageLimit = 20,
-    cursor: Annotated[str | None, Query(max_length=512, description=CURSOR_DESCRIPTION)] = None,
+    cursor: PageCursor = None,
 ) -> OrdersPageView:
     page = reading.list_orders(user_id, caller_of(app), limit=limit, cursor=cursor, orders=orders)
     return OrdersPageView.of(page)
@@ -202,11 +202,6 @@ def _not_found(error: OrderNotFound) -> Response:
     raise NotFoundError("Order not found")
 
 
-@app.exception_handler(NotAllowed)
-def _not_allowed(error: NotAllowed) -> Response:
-    raise ForbiddenError("You may only access your own orders")
-
-
 @app.exception_handler(InvalidTransition)
 def _final_status(error: InvalidTransition) -> Response:
     raise ConflictError(f"Order is {error.current} and can no longer be {error.wanted.lower()}")
@@ -215,11 +210,6 @@ def _final_status(error: InvalidTransition) -> Response:
 @app.exception_handler(StatusConflict)
 def _status_changed(error: StatusConflict) -> Response:
     raise ConflictError("Order changed while it was being updated; read it again")
-
-
-@app.exception_handler(InvalidCursor)
-def _bad_cursor(error: InvalidCursor) -> Response:
-    raise BadRequestError("Invalid cursor")
 
 
 # Powertools' record refuses a reuse while it lasts; the key's claim in the orders table after.

@@ -18,4 +18,4 @@ payments = FakePaymentProvider()
 
 @workflow_task
 def handler(state: FulfilmentState) -> dict[str, Any]:
-    return charge_payment(state, orders, payments).model_dump()
+    return charge_payment(state, orders=orders, payments=payments).model_dump()

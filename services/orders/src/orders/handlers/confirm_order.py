@@ -17,6 +17,6 @@ orders = orders_table(settings)
 
 @workflow_task
 def handler(state: FulfilmentState) -> dict[str, Any]:
-    order = confirm_order(state, orders, utc_now())
+    order = confirm_order(state, now=utc_now(), orders=orders)
     metrics.add_metric(name="OrdersConfirmed", unit="Count", value=1)
     return {"status": order.status, "invoice_number": order.invoice_number}

@@ -18,7 +18,7 @@ orders = orders_table(settings)
 
 @workflow_task
 def handler(state: FulfilmentState) -> dict[str, Any]:
-    order = mark_failed(state, orders, utc_now())
+    order = mark_failed(state, now=utc_now(), orders=orders)
     if order.status is OrderStatus.FAILED:
         metrics.add_metric(name="OrdersFailed", unit="Count", value=1)
     return {"status": order.status, "failure_reason": order.failure_reason}

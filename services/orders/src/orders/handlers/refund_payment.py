@@ -13,4 +13,4 @@ payments = FakePaymentProvider()
 
 @workflow_task
 def handler(state: FulfilmentState) -> dict[str, Any]:
-    return {"refund_id": refund_payment(state, payments)}
+    return {"refund_id": refund_payment(state, payments=payments)}

@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from orders.adapters.fulfilment_workflow import StepFunctionsStarter
 from orders.adapters.orders_table import is_order_insert, order_from_item
-from orders.entrypoints import lambda_entrypoint
 from orders.settings import StarterSettings
+from shared.entrypoint import lambda_entrypoint
 from shared.observability import bind_correlation_id, logger
 
 settings = StarterSettings.load()

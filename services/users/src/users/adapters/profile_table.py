@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.events.envelope import Envelope
+from shared.keys import PROFILE_SK, cancelled_by_condition, user_pk
 from shared.outbox import outbox_put
 from users.domain.profiles import (
     ConcurrentChange,
@@ -32,12 +33,11 @@ from users.domain.profiles import (
     StaleVersion,
 )
 
-PROFILE_SK = "PROFILE"
 EMAIL_SK = "EMAIL"
 
 
 def profile_key(user_id: str) -> dict[str, Any]:
-    return {"PK": {"S": f"USER#{user_id}"}, "SK": {"S": PROFILE_SK}}
+    return {"PK": {"S": user_pk(user_id)}, "SK": {"S": PROFILE_SK}}
 
 
 def email_key(email: str) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def email_key(email: str) -> dict[str, Any]:
 def _profile_item(profile: Profile) -> dict[str, Any]:
     return profile_key(profile.id) | {
         "GSI1PK": {"S": f"EMAIL#{profile.email}"},
-        "GSI1SK": {"S": f"USER#{profile.id}"},
+        "GSI1SK": {"S": user_pk(profile.id)},
         "user_id": {"S": profile.id},
         "email": {"S": profile.email},
         "name": {"S": profile.name},
@@ -151,9 +151,8 @@ class DynamoProfileRepository:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            reasons = error.response.get("CancellationReasons") or []
-            for (_, conflict), reason in zip(steps, reasons, strict=False):
-                if reason.get("Code") == "ConditionalCheckFailed":
+            for index, (_, conflict) in enumerate(steps):
+                if cancelled_by_condition(error, index):
                     raise conflict() from None
             # TransactionConflict: another transaction touched one of these items at the same time.
             raise ConcurrentChange() from None

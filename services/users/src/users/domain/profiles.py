@@ -1,6 +1,7 @@
 """User profiles: the rules of creating, changing and deleting one, and the event each change emits.
 
-Pure logic: the functions take a ``ProfileRepository`` and return plain models. The repository
+Pure logic: the functions take the request's values, the actor, then by keyword the context and
+a ``ProfileRepository``, and return plain models. The repository
 stores a change and its event atomically (the outbox), and it alone can tell a taken e-mail or a
 stale version from a successful write, so it raises those errors.
 """
@@ -13,7 +14,8 @@ from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from shared.events.envelope import Envelope, utc_now
+from shared.authorization import Actor, authorize
+from shared.events.envelope import Envelope
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 from shared.types import CONTROLS, WHITESPACE, Email
 
@@ -111,43 +113,39 @@ class ProfileRepository(Protocol):
         """Raises ``StaleVersion`` unless ``profile`` is still what is stored."""
 
 
-def get_profile(repository: ProfileRepository, user_id: str) -> Profile:
-    profile = repository.get(user_id)
+def get_profile(user_id: str, actor: Actor, *, profiles: ProfileRepository) -> Profile:
+    authorize(actor, user_id)
+    profile = profiles.get(user_id)
     if profile is None:
         raise ProfileNotFound()
     return profile
 
 
 def create_profile(
-    repository: ProfileRepository,
-    user_id: str,
-    *,
-    email: str,
-    name: str,
-    correlation_id: str,
-    now: datetime | None = None,
+    user_id: str, *, email: str, name: str, correlation_id: str, now: datetime, profiles: ProfileRepository
 ) -> Profile:
-    now = now or utc_now()
+    """The caller's own profile (its id is the caller's): there is nobody else to authorize."""
     profile = Profile(id=user_id, email=email, name=name, version=1, created_at=now, updated_at=now)
     event = UserCreated(
         user_id=user_id, email=profile.email, name=profile.name, version=profile.version, created_at=now
     )
-    repository.create(profile, Envelope.wrap(event, correlation_id=correlation_id))
+    profiles.create(profile, Envelope.wrap(event, correlation_id=correlation_id))
     return profile
 
 
 def update_profile(
-    repository: ProfileRepository,
     user_id: str,
+    actor: Actor,
     *,
     expected_version: int,
     email: str | None = None,
     name: str | None = None,
     correlation_id: str,
-    now: datetime | None = None,
+    now: datetime,
+    profiles: ProfileRepository,
 ) -> Profile:
     """Apply the given fields if the caller saw the latest version; a change to nothing is a no-op."""
-    current = get_profile(repository, user_id)
+    current = get_profile(user_id, actor, profiles=profiles)
     if current.version != expected_version:
         raise StaleVersion()
     requested = {"email": email, "name": name}
@@ -158,7 +156,6 @@ def update_profile(
     }
     if not changes:
         return current
-    now = now or utc_now()
     updated = Profile.model_validate(
         current.model_dump() | changes | {"version": current.version + 1, "updated_at": now}
     )
@@ -169,14 +166,15 @@ def update_profile(
         version=updated.version,
         changed_fields=sorted(changes),
         updated_at=now,
+        created_at=updated.created_at,
     )
-    repository.replace(current, updated, Envelope.wrap(event, correlation_id=correlation_id))
+    profiles.replace(current, updated, Envelope.wrap(event, correlation_id=correlation_id))
     return updated
 
 
 def delete_profile(
-    repository: ProfileRepository, user_id: str, *, correlation_id: str, now: datetime | None = None
+    user_id: str, actor: Actor, *, correlation_id: str, now: datetime, profiles: ProfileRepository
 ) -> None:
-    profile = get_profile(repository, user_id)
-    event = UserDeleted(user_id=user_id, deleted_at=now or utc_now())
-    repository.delete(profile, Envelope.wrap(event, correlation_id=correlation_id))
+    profile = get_profile(user_id, actor, profiles=profiles)
+    event = UserDeleted(user_id=user_id, deleted_at=now, created_at=profile.created_at)
+    profiles.delete(profile, Envelope.wrap(event, correlation_id=correlation_id))

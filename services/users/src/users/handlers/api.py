@@ -15,12 +15,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from shared.events.envelope import utc_now
 from shared.http import (
     ConflictError,
     NotFoundError,
     RequestBody,
     UserId,
-    authorize_user,
     caller_of,
     create_resolver,
     http_entrypoint,
@@ -128,7 +128,12 @@ def create_user(
 ) -> Response[Profile]:
     caller = caller_of(app)
     profile = create_profile(
-        profiles, caller.user_id, email=body.email, name=body.name, correlation_id=_correlation_id()
+        caller.user_id,
+        email=body.email,
+        name=body.name,
+        correlation_id=_correlation_id(),
+        now=utc_now(),
+        profiles=profiles,
     )
     return Response(
         status_code=201,
@@ -145,8 +150,7 @@ def create_user(
     responses={200: {"description": "The profile"}, 403: FORBIDDEN, 404: NOT_FOUND},
 )
 def get_user(user_id: UserId) -> Profile:
-    authorize_user(caller_of(app), user_id)
-    return get_profile(profiles, user_id)
+    return get_profile(user_id, caller_of(app), profiles=profiles)
 
 
 @app.patch(
@@ -169,14 +173,15 @@ def update_user(
         Body(openapi_examples={"rename": {"value": {"name": "Ann Lee", "version": 1}}}),
     ],
 ) -> Profile:
-    authorize_user(caller_of(app), user_id)
     return update_profile(
-        profiles,
         user_id,
+        caller_of(app),
         expected_version=body.version,
         email=body.email,
         name=body.name,
         correlation_id=_correlation_id(),
+        now=utc_now(),
+        profiles=profiles,
     )
 
 
@@ -193,8 +198,9 @@ def update_user(
     },
 )
 def delete_user(user_id: UserId) -> Response[None]:
-    authorize_user(caller_of(app), user_id)
-    delete_profile(profiles, user_id, correlation_id=_correlation_id())
+    delete_profile(
+        user_id, caller_of(app), correlation_id=_correlation_id(), now=utc_now(), profiles=profiles
+    )
     return Response(status_code=204)
 
 

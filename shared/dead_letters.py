@@ -1,4 +1,4 @@
-"""The dead-letter queue, written to directly for messages that no retry can fix."""
+"""A consumer's dead-letter queue, written to directly for messages that no retry can fix."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ class DeadLetterQueue:
     @cached_property
     def _queue_url(self) -> str:
         # Looked up on first use: rejections are rare, and cold starts pay nothing for it.
-        return self._client.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
+        url: str = self._client.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
+        return url
 
     def put(self, body: str, *, reason: str, message_id: str) -> None:
         """Keep ``body`` as it came, with why it was rejected and the id of the message it was."""

@@ -1,0 +1,20 @@
+"""The one wrapper of every Lambda entry point: Powertools' logging context (cleared per
+invocation), tracing and metrics sit here only, so a handler module holds its own logic alone.
+The chain's correlation id is bound by whoever reads it (``shared.http`` from the request,
+``shared.consumer`` from an event's metadata, a workflow task from its state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.observability import logger, metrics, tracer
+
+Handler = Callable[[Any, Any], Any]
+
+
+def lambda_entrypoint(handler: Handler) -> Handler:
+    wrapped: Handler = logger.inject_lambda_context(clear_state=True)(
+        tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
+    )
+    return wrapped
