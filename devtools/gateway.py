@@ -291,10 +291,11 @@ class GatewayServer:
     _stopping: asyncio.Event
     _thread: threading.Thread
 
-    def shutdown(self) -> None:
-        """Stop accepting, let requests in flight finish (up to a second), close the socket."""
+    def shutdown(self, timeout: float = 5) -> None:
+        """Stop accepting, let requests in flight finish (up to a second), close the socket; wait
+        for that up to ``timeout`` seconds."""
         self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=timeout)
 
 
 def serve(gateway: Gateway, host: str, port: int) -> GatewayServer:

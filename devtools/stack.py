@@ -16,18 +16,21 @@ docs/local-stack.md for what that does not cover).
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import boto3
 
@@ -35,7 +38,7 @@ from devtools import aws_endpoint
 from devtools.apigw import Route, routes
 from devtools.bus_tap import BusTap
 from devtools.gateway import Gateway, serve
-from devtools.jwt_local import SigningKey, authorizers
+from devtools.jwt_local import SigningKey, authorizers, state_dir
 from devtools.lambda_runtime import FunctionSpec
 from devtools.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.provision import provision
@@ -48,6 +51,10 @@ log = logging.getLogger("devtools.stack")
 HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
+# Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s, the
+# plumbing's round what is left of 2 s, then the process exits whatever its threads are doing.
+SHUTDOWN_BUDGET = 2.0
+ENDPOINTS_FILE = "endpoints.json"  # in the state directory while the stack runs: its two URLs
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -180,6 +187,18 @@ class LocalPlumbing(Plumbing):
                     log.exception("%s: its handler %s does not import", name, spec.handler)
 
 
+def _announce(endpoints: Endpoints) -> Path:
+    """Write where this stack answers for ``invoke local`` (tools/osls-python-bundle) to find it;
+    written whole (a temporary file renamed), so a reader never sees half of it."""
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ENDPOINTS_FILE
+    with tempfile.NamedTemporaryFile("w", dir=directory, prefix=".endpoints-", delete=False) as draft:
+        json.dump({"api": endpoints.api, "aws": endpoints.aws}, draft)
+    os.replace(draft.name, path)
+    return path
+
+
 def _log_delivery(delivery: Delivery) -> None:
     outcome = f"{delivery.failed} failed" if delivery.failed else "ok"
     if delivery.error:
@@ -252,20 +271,38 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         )
         pumping.start()
         gateway.ready.set()
+        announced = _announce(endpoints)
         print(_banner(endpoints, route_table, time.perf_counter() - started), flush=True)
         threading.Thread(target=plumbing.warm, name="warm", daemon=True).start()
         stop.wait()
-        http.shutdown()
-        pumping.join(timeout=10)  # a handler stuck in a call must not hold Ctrl-C up
+        announced.unlink(missing_ok=True)
+        deadline = time.monotonic() + SHUTDOWN_BUDGET
+        http.shutdown(timeout=SHUTDOWN_BUDGET)
+        pumping.join(timeout=max(0.0, deadline - time.monotonic()))
     aws.shutdown()
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without joining the threads left: the gateway's workers and moto's state machine
+    executions may be blocked in a handler, and the interpreter would wait for them at exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main() -> None:
     _configure_logging()
     endpoints = Endpoints.from_environment()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(signum: int, _: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: do not wait for the orderly stop
+            _exit_now(128 + signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         run(endpoints, stop)
     except TemplateError as error:
@@ -275,6 +312,7 @@ def main() -> None:
             sys.exit(f"error: {error.strerror}: is another `make dev` running? Set API_PORT / AWS_PORT.")
         raise
     print("Local stack stopped.", flush=True)
+    _exit_now(0)
 
 
 if __name__ == "__main__":

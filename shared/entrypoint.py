@@ -5,6 +5,7 @@ The chain's correlation id is bound by whoever reads it (``shared.http`` from th
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,12 @@ Handler = Callable[[Any, Any], Any]
 
 
 def lambda_entrypoint(handler: Handler) -> Handler:
+    """Wraps the handler, and ends init's garbage-collection pause (``shared/__init__.py``): what
+    init built is frozen, so later collections skip it, and the collector runs again."""
     wrapped: Handler = logger.inject_lambda_context(clear_state=True)(
         tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
     )
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
     return wrapped

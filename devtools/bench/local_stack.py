@@ -2,7 +2,8 @@
 second and p50/p99 through the local gateway against serverless-offline serving the same function
 on the same backend, under a bounded sequential load from a second process, for a trivial handler
 (the gateway's own overhead; target at least 5x serverless-offline's throughput) and for the real
-``GET /users/{id}``; and the p50 time from ``POST /users`` to the welcome notification recorded.
+``GET /users/{id}``; the p50 time from ``POST /users`` to the welcome notification recorded; and
+requests per second with p50/p99 of ``GET /users/{id}`` from 1 and from 25 clients at once.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ HOST = "127.0.0.1"
 START_TARGET = 5.0  # seconds
 THROUGHPUT_TARGET = 5.0  # x serverless-offline's, for the trivial handler
 REQUESTS = 200  # per round of load
+CLIENTS = (1, 25)  # at once, sharing a round's requests
 OSLS = ROOT / "node_modules" / ".bin" / "osls"
 OFFLINE_PLUGIN = ROOT / "node_modules" / "serverless-offline"
 JSON = {"Content-Type": "application/json"}
@@ -153,6 +155,20 @@ def _until(condition: Any, timeout: float, poll: float = 0.02) -> float:
             raise TimeoutError(f"not reached within {timeout:.0f} s")
         time.sleep(poll)
     return time.perf_counter() - started
+
+
+def _concurrent_load(
+    port: int, path: str, headers: dict[str, str], clients: int, count: int
+) -> tuple[float, list[float], int]:
+    """(requests per second, latencies, failures) of ``clients`` processes each sending ``count``
+    sequential requests at once."""
+    args = [sys.executable, "-c", _LOAD, HOST, str(port), path, str(count), json.dumps(headers)]
+    started = time.perf_counter()
+    children = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(clients)]  # noqa: S603
+    results = [json.loads(child.communicate(timeout=300)[0]) for child in children]
+    elapsed = time.perf_counter() - started
+    latencies = [latency for result in results for latency in result["latencies"]]
+    return len(latencies) / elapsed, latencies, sum(result["failures"] for result in results)
 
 
 def _load(port: int, path: str, headers: dict[str, str], count: int) -> tuple[float, list[float], int]:
@@ -410,6 +426,33 @@ def _users_comparison(table: Table, endpoints: Endpoints, repeat: int, scratch: 
         _compare(table, "GET /users/{id}", servers, repeat, None)
 
 
+def _clients(table: Table, endpoints: Endpoints, repeat: int) -> None:
+    """GET /users/{id} through the stack from 1 and from 25 clients at once."""
+    stacks, key, user = Stacks(), SigningKey.load_or_create(), new_id()
+    headers = {"Authorization": f"Bearer {token_for(stacks, key, user)}"}
+    body = {"email": f"{user.lower()}@example.com", "name": "Bench"}
+    if _status(f"{endpoints.api}/users", method="POST", body=body, headers=headers | JSON) != 201:
+        raise RuntimeError("POST /users did not answer 201")
+    for clients in CLIENTS:
+        rates, latencies, failures = [], [], 0
+        for _ in range(repeat):
+            rate, times, failed = _concurrent_load(
+                endpoints.api_port, f"/users/{user}", headers, clients, REQUESTS // clients
+            )
+            rates.append(rate)
+            latencies += times
+            failures += failed
+        rate, times = Timings(tuple(rates)), Timings(tuple(latencies))
+        table.add(
+            str(clients),
+            f"{rate.min:.0f}",
+            f"{rate.median:.0f}",
+            ms(times.median),
+            ms(times.p99),
+            str(failures),
+        )
+
+
 def run(repeat: int) -> list[Table]:
     repeat = min(repeat, 3)  # each round is hundreds of requests, each start seconds
     load = Table(
@@ -430,6 +473,15 @@ def run(repeat: int) -> list[Table]:
         f"Event flow through the local stack (ms, {repeat} new users)",
         ["measurement", "baseline min (the POST)", "baseline median", "min", "median", "ratio (median)"],
     )
+    concurrency = Table(
+        f"GET /users/{{id}} through the local stack, {REQUESTS} keep-alive requests per round shared by "
+        f"the clients (each a process), x {repeat} rounds",
+        ["clients", "req/s min", "req/s median", "p50 ms", "p99 ms", "not 200"],
+    )
+    concurrency.notes.append(
+        "The stack runs one handler at a time (docs/local-stack.md): more clients queue, so p50 grows "
+        "with them and throughput does not; on a 2-core machine the clients compete with the stack."
+    )
     load.notes.append(
         "Both serve the same function on the same moto backend (the local stack's); "
         "serverless-offline 13.10.1 runs the handler in a persistent Python process and, with "
@@ -444,6 +496,7 @@ def run(repeat: int) -> list[Table]:
             _trivial_comparison(load, repeat, scratch)
         with _stack(scratch) as endpoints:
             _welcome_latency(flow, endpoints.api, Stacks(), SigningKey.load_or_create(), repeat)
+            _clients(concurrency, endpoints, repeat)
             if OFFLINE_PLUGIN.exists():
                 _users_comparison(load, endpoints, repeat, scratch)
-    return [start, load, flow]
+    return [start, load, flow, concurrency]

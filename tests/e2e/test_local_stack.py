@@ -1,27 +1,17 @@
-"""The local stack end to end: ``python -m devtools.stack`` runs in a subprocess on free ports and is
-driven only over HTTP (its gateway) and its AWS endpoint, as a developer would drive ``make dev``.
-
-Tokens come from ``python -m devtools.jwt_local`` (what ``make token`` runs), against the same
-state directory as the stack, so its signing key is the one the gateway trusts.
-"""
+"""The local stack end to end, driven only over HTTP and its AWS endpoint (``tests.e2e.local_stack``)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import jwt
 import pytest
 
@@ -29,136 +19,17 @@ from devtools.jwt_local import SigningKey, mint
 from devtools.lambda_runtime import functions
 from devtools.template import ROOT, Stacks
 from shared.dead_letters import REASON_ATTRIBUTE
+from tests.e2e.local_stack import LocalStack, Reply, running, wait_until
 
 pytestmark = pytest.mark.e2e
 
-READY_TIMEOUT = 30.0
 FINAL_STATUSES = {"CONFIRMED", "FAILED", "CANCELLED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-
-@dataclass
-class LocalStack:
-    api_port: int
-    aws_port: int
-    state_dir: Path
-    log: Path
-
-    @property
-    def aws(self) -> str:
-        return f"http://127.0.0.1:{self.aws_port}"
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        headers = dict(headers or {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=15)
-        try:
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
-            status, raw, reply_headers = response.status, response.read(), response.getheaders()
-        finally:
-            connection.close()
-        parsed = json.loads(raw) if raw else None
-        return Reply(status, parsed, {name.lower(): value for name, value in reply_headers})
-
-    def token(self, user: str, groups: str = "") -> str:
-        """A token from the CLI ``make token`` runs."""
-        minted = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "devtools.jwt_local", user, "--groups", groups],
-            cwd=ROOT,
-            env={**os.environ, "LOCAL_STACK_DIR": str(self.state_dir)},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return minted.stdout.strip()
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.aws,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    state_dir = tmp_path_factory.mktemp("local-stack")
-    api_port, aws_port = _free_port(), _free_port()
-    local = LocalStack(api_port, aws_port, state_dir, state_dir / "stack.log")
-    environment = {
-        **os.environ,
-        "API_PORT": str(api_port),
-        "AWS_PORT": str(aws_port),
-        "LOCAL_STACK_DIR": str(state_dir),
-        "PYTHONUNBUFFERED": "1",
-    }
-    with local.log.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.stack"], cwd=ROOT, env=environment, stdout=log, stderr=log
-        )
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"the stack exited with {process.returncode}:\n{local.log_text()}")
-        try:
-            return local.request("GET", "/health").status == 200
-        except OSError:
-            return False
-
-    try:
-        _wait_until(healthy, READY_TIMEOUT, "GET /health")
+    with running(tmp_path_factory.mktemp("local-stack")) as local:
         yield local
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, local.log_text()[-5000:]
-    assert "Local stack stopped." in local.log_text()
 
 
 def test_the_stack_answers_as_api_gateway_does_for_unknown_routes(stack: LocalStack) -> None:
@@ -212,7 +83,7 @@ def test_every_event_crossing_the_bus_is_logged_with_its_correlation_id(stack: L
 
     assert created.status == 201, created.body
     assert created.headers["x-correlation-id"] == "e2e-dora-1"
-    line = _wait_until(
+    line = wait_until(
         lambda: next(
             (ln for ln in stack.log_text().splitlines() if "UserCreated correlation_id=e2e-dora-1" in ln),
             None,
@@ -237,7 +108,7 @@ def _place_order(stack: LocalStack, token: str, payment_token: str) -> str:
         # 409 until the orders service's copy of the new profile arrived over the bus.
         return None if reply.status == 409 else reply
 
-    reply = _wait_until(placed, 15, "the profile to reach the orders service")
+    reply = wait_until(placed, 15, "the profile to reach the orders service")
     assert reply.status == 202, reply.body
     assert reply.body["status"] == "PENDING"
     return reply.body["order_id"]
@@ -259,7 +130,7 @@ def test_orders_reach_their_final_status_and_their_notifications(stack: LocalSta
         statuses = {token: reply.body["status"] for token, reply in replies.items() if reply.status == 200}
         return statuses if len(statuses) == len(orders) and set(statuses.values()) <= FINAL_STATUSES else None
 
-    statuses = _wait_until(final_statuses, 30, "every order to reach a final status", interval=0.5)
+    statuses = wait_until(final_statuses, 30, "every order to reach a final status", interval=0.5)
     assert statuses == {"tok_ok": "CONFIRMED", "tok_decline": "FAILED", "tok_flaky": "CONFIRMED"}
     listed = stack.request("GET", "/users/erin/orders", token=erin).body
     assert {order["order_id"] for order in listed["orders"]} == set(orders.values())
@@ -270,7 +141,7 @@ def test_orders_reach_their_final_status_and_their_notifications(stack: LocalSta
         sent = {n["values"].get("order_id", "-"): n["template"] for n in page["notifications"]}
         return sent if len(sent) == 4 else None
 
-    sent = _wait_until(notifications, 15, "the welcome and the three order e-mails", interval=0.5)
+    sent = wait_until(notifications, 15, "the welcome and the three order e-mails", interval=0.5)
     assert sent == {
         "-": "welcome",
         orders["tok_ok"]: "order_confirmed",
@@ -293,10 +164,10 @@ def test_a_user_who_deleted_the_profile_signs_up_again_and_orders(stack: LocalSt
     def profile_copy() -> Any:
         return stack.request("GET", "/users/gina/orders", token=gina).body["profile"]
 
-    _wait_until(lambda: profile_copy() is None or None, 15, "the deletion to reach the orders service")
+    wait_until(lambda: profile_copy() is None or None, 15, "the deletion to reach the orders service")
     again = {"email": "gina@new.example", "name": "G"}
     assert stack.request("POST", "/users", token=gina, body=again).status == 201
-    _wait_until(
+    wait_until(
         lambda: (profile_copy() or {}).get("email") == "gina@new.example" or None, 15, "the new profile"
     )
 
@@ -308,7 +179,7 @@ def test_a_user_who_deleted_the_profile_signs_up_again_and_orders(stack: LocalSt
             reply.body["status"] if reply.status == 200 and reply.body["status"] in FINAL_STATUSES else None
         )
 
-    assert _wait_until(status, 30, "the order of the new profile to end", interval=0.5) == "CONFIRMED"
+    assert wait_until(status, 30, "the order of the new profile to end", interval=0.5) == "CONFIRMED"
 
 
 def test_invoke_local_resolves_the_environment_the_stack_gives_each_function(stack: LocalStack) -> None:
@@ -338,7 +209,23 @@ def test_invoke_local_resolves_the_environment_the_stack_gives_each_function(sta
     assert checked, "no function reads a Ref or an import: this test checks nothing"
 
 
-def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) -> None:
+def _invoke_local(function: str, sample: str, state_dir: Path) -> subprocess.CompletedProcess:
+    """``npx osls invoke local`` in services/users as a newcomer runs it: no AWS variable, no
+    virtualenv (neither activated nor on PATH)."""
+    venv = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv)
+    environment = {"PATH": path, "HOME": os.environ["HOME"], "LOCAL_STACK_DIR": str(state_dir)}
+    return subprocess.run(  # noqa: S603 - the project's own CLI
+        [str(ROOT / "node_modules/.bin/osls"), "invoke", "local", "-f", function, "--path", sample],
+        cwd=ROOT / "services/users",
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_invoke_local_runs_a_function_against_the_live_stack_with_no_setup(stack: LocalStack) -> None:
     """The walkthrough of docs/local-stack.md: the users service's sample event reads the profile
     created over HTTP a moment before."""
     sample = json.loads((ROOT / "services/users/events/get_user.json").read_text())
@@ -348,40 +235,21 @@ def test_invoke_local_runs_a_function_against_the_live_stack(stack: LocalStack) 
         "POST", "/users", token=stack.token(user), body={"email": email, "name": "Sample"}
     )
     assert created.status == 201, created.body
-    venv = Path(sys.executable).parent
-    environment = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": stack.aws,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PYTHONPATH": "src:../..",
-        "VIRTUAL_ENV": str(venv.parent),
-        "PATH": f"{venv}{os.pathsep}{os.environ['PATH']}",
-    }
 
-    invoked = subprocess.run(  # noqa: S603 - the project's own CLI
-        [
-            str(ROOT / "node_modules/.bin/osls"),
-            "invoke",
-            "local",
-            "-f",
-            "api",
-            "--path",
-            "events/get_user.json",
-        ],
-        cwd=ROOT / "services/users",
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    invoked = _invoke_local("api", "events/get_user.json", stack.state_dir)
 
     assert invoked.returncode == 0, invoked.stdout + invoked.stderr
     response = json.loads(invoked.stdout[invoked.stdout.index("{\n") :])
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["email"] == email
+    assert f"against the local stack, AWS endpoint {stack.aws}" in invoked.stderr
+
+
+def test_invoke_local_without_a_running_stack_says_how_to_start_one(tmp_path: Path) -> None:
+    invoked = _invoke_local("api", "events/get_user.json", tmp_path)
+
+    assert invoked.returncode != 0
+    assert "No local stack is running: start one with `make dev`" in invoked.stdout + invoked.stderr
 
 
 def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:
@@ -404,7 +272,7 @@ def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:
         found = dict(re.findall(r"sqs → (\S+): \d+ record\(s\), (\w+)", stack.log_text()[before:]))
         return found if set(consumers.values()) <= found.keys() else None
 
-    _wait_until(outcomes, 10, "every consumer to get its poison message")
+    wait_until(outcomes, 10, "every consumer to get its poison message")
     # The one rejection policy (shared.consumer): each poison message rests in its queue's DLQ at
     # once, with its reason, instead of failing its consumer until maxReceiveCount.
     for queue in consumers:
@@ -426,4 +294,4 @@ def test_a_failing_consumer_never_stops_the_stack(stack: LocalStack) -> None:
         page = stack.request("GET", "/users/hank/notifications", token=hank).body
         return [n["template"] for n in page["notifications"]] == ["welcome"]
 
-    _wait_until(welcomed, 10, "the welcome e-mail after the poison messages")
+    wait_until(welcomed, 10, "the welcome e-mail after the poison messages")

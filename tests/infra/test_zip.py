@@ -71,6 +71,31 @@ def test_handlers_import_from_the_unzipped_package_alone(stacks, service, tmp_pa
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
+def test_each_handler_collects_garbage_again_once_its_init_is_done(stacks, service, tmp_path, runtime_path):
+    """Init runs with the collector off (shared/__init__.py); building the entry point freezes what
+    init made and turns it on again. A handler that skipped the entry point would run without it."""
+    with zipfile.ZipFile(artifact(service)) as bundle:
+        bundle.extractall(tmp_path)
+    for spec in (spec for spec in functions(stacks).values() if spec.service == service):
+        module = spec.handler.rsplit(".", 1)[0].replace("/", ".")
+        script = (
+            "import gc, importlib, json, sys\n"
+            f"sys.path[:0] = [{str(tmp_path)!r}, {str(runtime_path)!r}]\n"
+            "import shared\n"
+            "during_init = gc.isenabled()\n"
+            f"importlib.import_module({module!r})\n"
+            "print(json.dumps([during_init, gc.isenabled(), gc.get_freeze_count() > 0]))\n"
+        )
+        env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1"}
+        env |= spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "POWERTOOLS_TRACE_DISABLED": "true"}
+        run = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-S", "-E", "-c", script], env=env, capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout) == [False, True, True], spec.name
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
 def test_zip_ships_bytecode_for_every_module_and_leaves_out_the_runtime_sdk(service):
     with zipfile.ZipFile(artifact(service)) as bundle:
         names = set(bundle.namelist())

@@ -1,0 +1,187 @@
+"""Driving ``python -m devtools.stack`` in a subprocess on free ports, over HTTP (its gateway) and
+its AWS endpoint, as a developer drives ``make dev``.
+
+Tokens come from ``python -m devtools.jwt_local`` (what ``make token`` runs), against the same
+state directory as the stack, so its signing key is the one the gateway trusts.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from devtools.template import ROOT
+
+READY_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class LocalStack:
+    api_port: int
+    aws_port: int
+    state_dir: Path
+    log: Path
+    process: subprocess.Popen
+
+    @property
+    def aws(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=15)
+        try:
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            status, raw, reply_headers = response.status, response.read(), response.getheaders()
+        finally:
+            connection.close()
+        parsed = json.loads(raw) if raw else None
+        return Reply(status, parsed, {name.lower(): value for name, value in reply_headers})
+
+    def token(self, user: str, groups: str = "") -> str:
+        """A token from the CLI ``make token`` runs."""
+        minted = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "devtools.jwt_local", user, "--groups", groups],
+            cwd=ROOT,
+            env={**os.environ, "LOCAL_STACK_DIR": str(self.state_dir)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return minted.stdout.strip()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def start(state_dir: Path, **environment: str) -> LocalStack:
+    """The stack started in a session of its own (so that what it leaves behind can be found),
+    answering ``GET /health`` with 200."""
+    api_port, aws_port, log_path = free_port(), free_port(), state_dir / "stack.log"
+    variables = {
+        **os.environ,
+        "API_PORT": str(api_port),
+        "AWS_PORT": str(aws_port),
+        "LOCAL_STACK_DIR": str(state_dir),
+        "PYTHONUNBUFFERED": "1",
+        **environment,
+    }
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.stack"],
+            cwd=ROOT,
+            env=variables,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    local = LocalStack(api_port, aws_port, state_dir, log_path, process)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the stack exited with {process.returncode}:\n{local.log_text()}")
+        try:
+            return local.request("GET", "/health").status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, READY_TIMEOUT, "GET /health")
+    except BaseException:
+        kill(process)
+        raise
+    return local
+
+
+def kill(process: subprocess.Popen) -> None:
+    """Whatever is left of the stack's session, killed."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def session_alive(process: subprocess.Popen) -> bool:
+    """Whether any process of the stack's session (the stack, or anything it started) still runs."""
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextmanager
+def running(state_dir: Path, **environment: str) -> Iterator[LocalStack]:
+    """The stack for the duration of the block, stopped with Ctrl-C (SIGINT) after it; it must stop
+    cleanly."""
+    local = start(state_dir, **environment)
+    try:
+        yield local
+    finally:
+        local.process.send_signal(signal.SIGINT)
+        try:
+            local.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            kill(local.process)
+    assert local.process.returncode == 0, local.log_text()[-5000:]
+    assert "Local stack stopped." in local.log_text()
