@@ -152,6 +152,7 @@ class System:
     rules: list[tuple[EventPattern, list[Delivery]]]
     point_in_time_recovery: dict[str, bool]  # service -> do its tables keep continuous backups
     alarms: int  # CloudWatch alarms, billed per alarm-month whatever the traffic
+    dashboards: int  # CloudWatch dashboards, billed per dashboard-month beyond the account's free ones
 
     @classmethod
     def from_stacks(cls, stacks: Stacks) -> System:
@@ -196,6 +197,9 @@ class System:
                 for service, template in stacks.templates.items()
             },
             alarms=sum(len(list(t.of_type("AWS::CloudWatch::Alarm"))) for t in stacks.templates.values()),
+            dashboards=sum(
+                len(list(t.of_type("AWS::CloudWatch::Dashboard"))) for t in stacks.templates.values()
+            ),
         )
 
     def deliveries(self, detail_type: str) -> list[Delivery]:
@@ -384,6 +388,7 @@ def usage(system: System, profile: Profile) -> Usage:
         if system.point_in_time_recovery.get(service):
             found.counts["backup_gb"] += profile.storage_gb * share
     found.counts["alarms"] = system.alarms
+    found.counts["dashboards"] = system.dashboards
     snapshots = {f.name: f for f in system.routes.values() if f.snap_start}.values()
     found.counts["snapstart_cache_gb_seconds"] = sum(
         profile.snapstart_versions * f.memory_mb / 1024 * SECONDS_PER_MONTH for f in snapshots
@@ -460,6 +465,7 @@ def _sampled_traces(invocations: float, xray: dict[str, Any]) -> float:
 def bill(found: Usage, prices: dict[str, Any]) -> list[Line]:
     c, lam, ddb, xray = found.counts, prices["lambda"], prices["dynamodb"], prices["xray"]
     c["sampled_traces"] = _sampled_traces(c["traced_invocations"], xray)
+    c["billed_dashboards"] = max(0, c["dashboards"] - prices["cloudwatch"]["free_dashboards"])
     # (item, quantity key, unit, price, units priced, in the reference estimate's scope)
     rows = [("Lambda requests", "lambda_requests", "requests", lam["requests_per_million"], 1e6, True)]
     rows += [
@@ -508,6 +514,14 @@ def bill(found: Usage, prices: dict[str, Any]) -> list[Line]:
         ("SES", "emails", "e-mails", prices["ses"]["emails_per_thousand"], 1e3, False),
         ("CloudWatch Logs", "log_gb", "GB", prices["cloudwatch_logs"]["ingestion_gb"], 1, True),
         ("CloudWatch alarms", "alarms", "alarm-months", prices["cloudwatch"]["alarm_month"], 1, False),
+        (
+            "CloudWatch dashboards",
+            "billed_dashboards",
+            "dashboard-months",
+            prices["cloudwatch"]["dashboard_month"],
+            1,
+            False,
+        ),
         (
             "X-Ray (sampled traces)",
             "sampled_traces",
@@ -610,14 +624,14 @@ def render(system: System, profile: Profile, prices: dict[str, Any]) -> str:
     out += [
         "",
         "Per route: what one request touches, and its cost per million "
-        "(without storage, alarms, X-Ray and the SnapStart cache)",
+        "(without storage, alarms, dashboards, X-Ray and the SnapStart cache)",
     ]
     out.append(f"{'route':32} {'$/M':>7}  functions invoked per request")
     for key, traffic in profile.routes.items():
         if key not in system.routes:
             continue
         alone = replace(profile, requests_per_month=1e6, storage_gb=0, routes={key: traffic})
-        one = usage(replace(system, alarms=0), alone)
+        one = usage(replace(system, alarms=0, dashboards=0), alone)
         lines = bill(one, prices)
         dollars = sum(line.monthly for line in lines if line.item not in PER_MONTH_NOT_PER_REQUEST)
         touched = ", ".join(
@@ -667,7 +681,9 @@ def main() -> None:
         profile = replace(profile, storage_gb=args.storage_gb)
     if args.durations:
         profile = replace(profile, durations_ms=json.loads(args.durations.read_text()))
-    packaged = package_stage(args.stage, ROOT / ".cache" / "stages" / args.stage)
+    # Any sender: it changes nothing the bill counts, and a stage that deploys must name one.
+    sender = {"senderEmail": "notifications@shop.example"}
+    packaged = package_stage(args.stage, ROOT / ".cache" / "stages" / args.stage, params=sender)
     print(render(System.from_stacks(Stacks(stage=args.stage, packaged=packaged)), profile, load_prices()))
 
 

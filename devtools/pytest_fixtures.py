@@ -19,6 +19,9 @@ from devtools.plumbing import MOTO_CONFIG, Plumbing
 from devtools.provision import provision
 from devtools.template import APP_SERVICES, Stacks, package_stage
 
+# The SES sender the tests' `prod` packaging names (a stage that deploys must name one).
+PROD_SENDER = "notifications@mail.example.com"
+
 moto_patches.apply()  # every suite runs moto as the local stack does
 
 
@@ -31,7 +34,9 @@ def stacks() -> Stacks:
 @pytest.fixture(scope="session")
 def prod_stacks(tmp_path_factory: pytest.TempPathFactory) -> Stacks:
     """The services with functions, packaged for ``prod`` (SnapStart on) into a temporary directory."""
-    packaged = package_stage("prod", tmp_path_factory.mktemp("prod"), APP_SERVICES)
+    packaged = package_stage(
+        "prod", tmp_path_factory.mktemp("prod"), APP_SERVICES, {"senderEmail": PROD_SENDER}
+    )
     return Stacks(stage="prod", services=APP_SERVICES, packaged=packaged)
 
 

@@ -129,13 +129,16 @@ def load_template(service: str, packaged: Path | None = None) -> Template:
     return Template(service, json.loads(path.read_text()))
 
 
-def package_stage(stage: str, into: Path, services: tuple[str, ...] = SERVICES) -> Path:
-    """``osls package --stage <stage>`` of each service, its output in ``into/<service>``.
+def package_stage(
+    stage: str, into: Path, services: tuple[str, ...] = SERVICES, params: dict[str, str] | None = None
+) -> Path:
+    """``osls package --stage <stage>`` of each service, its output in ``into/<service>``, with
+    ``params`` as ``--param`` options (a stage that deploys needs some: the SES sender).
 
     osls empties the service's ``.serverless/`` before packaging, whatever ``--package`` says, so
-    each service is packaged from a copy of its ``serverless.yml`` in ``into/repo`` (its code,
-    ``shared/`` and ``node_modules`` linked): ``make package``'s output, which the tests read,
-    stays whole.
+    each service is packaged from a copy of its ``serverless.yml`` in ``into/repo`` (its code, its
+    ``resources/``, ``shared/`` and ``node_modules`` linked): ``make package``'s output, which the
+    tests read, stays whole.
     """
     repo = into / "repo"
     for name in ("shared", "node_modules"):
@@ -146,11 +149,16 @@ def package_stage(stage: str, into: Path, services: tuple[str, ...] = SERVICES) 
         copy_dir = repo / "services" / service
         copy_dir.mkdir(parents=True, exist_ok=True)
         (copy_dir / "serverless.yml").write_text((ROOT / "services" / service / "serverless.yml").read_text())
-        src = ROOT / "services" / service / "src"
-        if src.exists() and not (copy_dir / "src").is_symlink():  # the bus has no code
-            (copy_dir / "src").symlink_to(src)
+        for folder in ("src", "resources"):  # its code (the bus has none) and the files it includes
+            source = ROOT / "services" / service / folder
+            if source.exists() and not (copy_dir / folder).is_symlink():
+                (copy_dir / folder).symlink_to(source)
         subprocess.run(  # noqa: S603 - the project's own CLI
-            [str(ROOT / "node_modules/.bin/osls"), "package", "--stage", stage, "--package", into / service],
+            [
+                str(ROOT / "node_modules/.bin/osls"),
+                *("package", "--stage", stage, "--package", into / service),
+                *(f"--param={name}={value}" for name, value in (params or {}).items()),
+            ],
             cwd=copy_dir,
             check=True,
             capture_output=True,

@@ -397,6 +397,9 @@ def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict)
         "AWS::CloudWatch::Alarm": [
             ("cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{prefix}:alarm:{prop('AlarmName')}")
         ],
+        "AWS::CloudWatch::Dashboard": [
+            ("cloudwatch:PutDashboard", f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{prop('DashboardName')}")
+        ],
         "AWS::StepFunctions::StateMachine": [("states:CreateStateMachine", stacks.arn(service, logical_id))],
         "AWS::Events::Rule": [
             ("events:PutRule", f"arn:aws:events:{prefix}:rule/{prop('EventBusName')}/{name}"),

@@ -264,6 +264,18 @@ def test_every_alarm_of_the_templates_is_billed_whatever_the_traffic(template, p
     )
 
 
+def test_dashboards_beyond_the_accounts_free_ones_are_billed_whatever_the_traffic(template, profile, prices):
+    free = prices["cloudwatch"]["free_dashboards"]
+    for n in range(free):
+        template["Resources"][f"Dashboard{n}"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}}
+    assert _line(template, profile, prices, "CloudWatch dashboards") == 0
+    template["Resources"]["OneMore"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}}
+    quiet = replace(profile, requests_per_month=1)
+    assert _line(template, quiet, prices, "CloudWatch dashboards") == pytest.approx(
+        prices["cloudwatch"]["dashboard_month"]
+    )
+
+
 def test_a_route_the_templates_lack_is_skipped_and_the_others_keep_the_volume(template, profile):
     routes = dict(profile.routes) | {"GET /nowhere": RouteTraffic(share=0.5)}
     found = usage(_system(template), replace(profile, routes=routes))
