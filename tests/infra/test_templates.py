@@ -171,7 +171,8 @@ def test_a_service_folder_compose_does_not_list_is_an_error(repo_with_a_new_serv
 def test_the_makefile_finds_a_new_service_folder(repo_with_a_new_service):
     print_services = ["--eval", "print-services: ; @echo $(SERVICES)", "print-services"]
     run = subprocess.run(  # noqa: S603 - make on a temporary copy
-        ["make", "-f", str(ROOT / "Makefile"), *print_services],  # noqa: S607
+        # --no-print-directory: under `make test` the outer make's flags would add "Entering directory".
+        ["make", "--no-print-directory", "-s", "-f", str(ROOT / "Makefile"), *print_services],  # noqa: S607
         cwd=repo_with_a_new_service,
         capture_output=True,
         text=True,
