@@ -53,7 +53,11 @@ FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and id
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
 # Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s, the
 # plumbing's round what is left of 2 s, then the process exits whatever its threads are doing.
+# Whatever still holds the orderly stop up at FORCED_EXIT_AFTER (a thread stuck in a lock or a
+# write, seen under load on a busy machine) is cut short by a watchdog.
 SHUTDOWN_BUDGET = 2.0
+FORCED_EXIT_AFTER = 2.6
+STOPPED = "Local stack stopped."
 ENDPOINTS_FILE = "endpoints.json"  # in the state directory while the stack runs: its two URLs
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -291,6 +295,22 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _exit_in(seconds: float) -> None:
+    """Exit ``seconds`` from now whatever the orderly stop is doing: ``os.write`` and ``os._exit``
+    only, since the thread holding it up may hold the logging or stdout locks."""
+
+    def force() -> None:
+        os.write(
+            sys.stdout.fileno(),
+            f"Orderly stop still running after {seconds} s: cut short.\n{STOPPED}\n".encode(),
+        )
+        os._exit(0)
+
+    watchdog = threading.Timer(seconds, force)
+    watchdog.daemon = True
+    watchdog.start()
+
+
 def main() -> None:
     _configure_logging()
     endpoints = Endpoints.from_environment()
@@ -300,6 +320,7 @@ def main() -> None:
         if stop.is_set():  # a second Ctrl-C: do not wait for the orderly stop
             _exit_now(128 + signum)
         stop.set()
+        _exit_in(FORCED_EXIT_AFTER)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -311,7 +332,7 @@ def main() -> None:
         if error.errno == errno.EADDRINUSE:
             sys.exit(f"error: {error.strerror}: is another `make dev` running? Set API_PORT / AWS_PORT.")
         raise
-    print("Local stack stopped.", flush=True)
+    print(STOPPED, flush=True)
     _exit_now(0)
 
 
