@@ -63,7 +63,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 dev: install package ## Run the whole system locally (no AWS account, no Docker); API_PORT, AWS_PORT
-	$(BIN)/python -m devtools.stack
+	$(BIN)/python -m devtools.local.stack
 
 .PHONY: token
 token: ## Print a JWT the local stack accepts: make token USER=<id> [GROUPS=admin]
@@ -73,13 +73,13 @@ token: ## Print a JWT the local stack accepts: make token USER=<id> [GROUPS=admi
 	  test -f services/$$s/.serverless/cloudformation-template-update-stack.json \
 	    || { $(MAKE) --no-print-directory --silent package >&2; break; }; \
 	done
-	@$(BIN)/python -m devtools.jwt_local "$(USER)" --groups "$(GROUPS)"
+	@$(BIN)/python -m devtools.emulator.jwt_local "$(USER)" --groups "$(GROUPS)"
 
 .PHONY: redrive
 # Packages the stage first: a stream's on-failure queue is replayed on the bus its templates name.
 redrive: $(VENV_STAMP) package ## Empty a DLQ or a stream's on-failure queue: make redrive QUEUE=<name> [STAGE=dev]
 	$(if $(QUEUE),,$(error usage: make redrive QUEUE=<dead-letter or on-failure queue name, or a part of it> [STAGE=<stage>]))
-	@$(BIN)/python -m devtools.redrive "$(QUEUE)" --stage "$(STAGE)"
+	@$(BIN)/python -m devtools.ops.redrive "$(QUEUE)" --stage "$(STAGE)"
 
 package: $(foreach s,$(SERVICES),services/$(s)/.serverless/.packaged-$(STAGE)) ## Package every service offline into services/<x>/.serverless/
 
@@ -110,10 +110,10 @@ lint: install ## ruff on all Python code; mypy, strict, on shared/ and every dom
 	$(BIN)/mypy
 
 schemas: install ## Regenerate schemas/ (the JSON Schema of every event) from the models
-	$(BIN)/python -m devtools.schemas write
+	$(BIN)/python -m devtools.contracts.schemas write
 
 openapi: install package ## Regenerate openapi/ (each service's OpenAPI document) from the code
-	$(BIN)/python -m devtools.openapi write
+	$(BIN)/python -m devtools.contracts.openapi write
 
 fuzz: install package ## schemathesis on every operation of openapi/, FUZZ_EXAMPLES (300) cases each
 	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(BIN)/pytest -q tests/security/test_fuzz.py
@@ -134,8 +134,8 @@ test: lint package pytest ## Every check: ruff, offline packaging, the whole pyt
 bench: install package ## Performance tables: cold start, warm latency, round trips, sizes, local stack
 	$(BIN)/python -m devtools.bench $(BENCH_ARGS)
 
-cost: install package ## Monthly AWS cost of devtools/traffic.toml at the prices of devtools/prices.toml, on prod's templates
-	$(BIN)/python -m devtools.cost $(COST_ARGS)
+cost: install package ## Monthly AWS cost of devtools/ops/traffic.toml at the prices of devtools/ops/prices.toml, on prod's templates
+	$(BIN)/python -m devtools.ops.cost $(COST_ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf services/*/.serverless .cache .pytest_cache .ruff_cache

@@ -27,4 +27,4 @@ for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 # Each service's package, importable as Lambda imports it from the root of its zip.
 sys.path[:0] = [str(src) for src in sorted(Path(__file__).parent.glob("services/*/src"))]
 
-pytest_plugins = ["devtools.pytest_fixtures"]
+pytest_plugins = ["devtools.testkit.fixtures"]

@@ -31,13 +31,13 @@ from typing import Any
 
 import boto3
 
-from devtools import aws_endpoint
-from devtools.apigw import routes
 from devtools.bench.packages import unpacked
 from devtools.bench.table import Table, Timings, ms, verdict
-from devtools.lambda_runtime import FunctionSpec, functions
-from devtools.provision import provision
-from devtools.stack import HOST, _verify_senders
+from devtools.emulator.apigw import routes
+from devtools.emulator.lambda_runtime import FunctionSpec, functions
+from devtools.emulator.provision import provision
+from devtools.local import aws_endpoint
+from devtools.local.stack import HOST, _verify_senders
 from devtools.template import REGION, ROOT, Stacks
 
 TARGET = 1.25

@@ -24,12 +24,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from devtools.apigw import Route
 from devtools.bench.table import Table, Timings, ms, verdict, verdict_at_least
-from devtools.gateway import Gateway, serve
-from devtools.jwt_local import SigningKey, authorizers, token_for
-from devtools.lambda_runtime import functions
-from devtools.stack import Endpoints, aws_environment
+from devtools.emulator.apigw import Route
+from devtools.emulator.jwt_local import SigningKey, authorizers, token_for
+from devtools.emulator.lambda_runtime import functions
+from devtools.local.gateway import Gateway, serve
+from devtools.local.stack import Endpoints, aws_environment
 from devtools.template import ROOT, Stacks
 from shared.events.envelope import new_id
 
@@ -285,7 +285,7 @@ def _start_times(repeat: int, scratch: Path) -> Table:
 
 @contextmanager
 def _trivial_gateway() -> Iterator[int]:
-    """The local gateway (devtools.gateway) serving one route whose handler does nothing."""
+    """The local gateway (devtools.local.gateway) serving one route whose handler does nothing."""
     route = Route("bench", "GET /ping", "Ping", None, re.compile("^/ping$"))
     gateway = Gateway(
         routes=[route],
@@ -409,7 +409,7 @@ def _users_comparison(table: Table, endpoints: Endpoints, repeat: int, scratch: 
         "issuerUrl": jwt.issuer,
         "audience": list(jwt.audiences),
     }
-    # What the local stack gives its handlers (devtools.stack), so both run the same code the same way.
+    # What the local stack gives its handlers (devtools.local.stack), so both run the same code the same way.
     environment = (
         spec.environment
         | aws_environment(endpoints)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from devtools.apigw import routes
 from devtools.bench.calls import Call, counts
 from devtools.bench.scenarios import Scenarios
 from devtools.bench.table import Table
 from devtools.bench.world import World, world
-from devtools.plumbing import EventSourceMapping
+from devtools.emulator.apigw import routes
+from devtools.emulator.plumbing import EventSourceMapping
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated
 from shared.outbox import outbox_put

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from devtools.apigw import http_event, jwt_claims, routes
 from devtools.bench.world import World
+from devtools.emulator.apigw import http_event, jwt_claims, routes
 from shared.events.envelope import new_id
 
 ORDER = {

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
-from devtools.apigw import routes
 from devtools.bench.scenarios import Scenarios
 from devtools.bench.table import Table, Timings, ms, verdict
 from devtools.bench.world import World, world
+from devtools.emulator.apigw import routes
 from shared import snapstart
 
 TARGET = 1.2

@@ -3,7 +3,7 @@ makes the very same AWS calls (recorded from that invocation) with bare boto3 on
 mirror of the resources, and nothing else. Target: p50 at most 1.2x the baseline's.
 
 Writes the handlers' p50 per route to ``.cache/bench/durations.json`` for
-``python -m devtools.cost --durations`` (moto in process: no network, so a lower bound).
+``python -m devtools.ops.cost --durations`` (moto in process: no network, so a lower bound).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import time
 
-from devtools.apigw import routes
 from devtools.bench.scenarios import Scenarios
 from devtools.bench.table import Table, Timings, ms, verdict
 from devtools.bench.world import world
+from devtools.emulator.apigw import routes
 from devtools.template import ROOT
 
 TARGET = 1.2

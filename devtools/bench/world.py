@@ -24,9 +24,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from devtools.bench.calls import Call, CallRecorder
-from devtools.plumbing import MOTO_CONFIG
-from devtools.provision import provision
-from devtools.stack import LocalPlumbing
+from devtools.emulator.plumbing import MOTO_CONFIG
+from devtools.emulator.provision import provision
+from devtools.local.stack import LocalPlumbing
 from devtools.template import REGION, ROOT, Stacks
 
 MIRROR_REGION = "eu-west-1"

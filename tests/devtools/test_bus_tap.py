@@ -8,8 +8,8 @@ import logging
 import boto3
 import pytest
 
-from devtools import bus_tap
-from devtools.bus_tap import BusTap
+from devtools.local import bus_tap
+from devtools.local.bus_tap import BusTap
 from devtools.template import Stacks
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import jwt
 import pytest
 
-from devtools import gateway as gateway_module
-from devtools.apigw import Route
-from devtools.gateway import Gateway, Reply, serve
-from devtools.jwt_local import JwtAuthorizer, SigningKey, mint
+from devtools.emulator.apigw import Route
+from devtools.emulator.jwt_local import JwtAuthorizer, SigningKey, mint
+from devtools.local import gateway as gateway_module
+from devtools.local.gateway import Gateway, Reply, serve
 
 ISSUER = "https://issuer.example"
 AUTHORIZER = JwtAuthorizer(issuer=ISSUER, audiences=("client",), identity_header="authorization")
@@ -227,7 +227,7 @@ def test_the_signing_key_file_is_the_only_trust_anchor(
     assert handlers.events == []
 
 
-# -- over HTTP: the gateway's own reading of requests (devtools.gateway.serve) ---------------------
+# -- over HTTP: the gateway's own reading of requests (devtools.local.gateway.serve) ---------------------
 
 
 @pytest.fixture

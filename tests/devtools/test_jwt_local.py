@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from devtools.jwt_local import (
+from devtools.emulator.jwt_local import (
     InvalidToken,
     JwtAuthorizer,
     SigningKey,

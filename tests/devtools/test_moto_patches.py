@@ -16,8 +16,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
-from devtools import aws_endpoint
-from devtools.plumbing import MOTO_CONFIG
+from devtools.emulator.plumbing import MOTO_CONFIG
+from devtools.local import aws_endpoint
 from devtools.template import Stacks
 
 TABLE = "patched"

@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from devtools.stack import LocalPlumbing
+from devtools.local.stack import LocalPlumbing
 from devtools.template import Stacks
 from shared.observability import logger, metrics
 

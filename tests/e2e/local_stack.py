@@ -1,7 +1,7 @@
-"""Driving ``python -m devtools.stack`` in a subprocess on free ports, over HTTP (its gateway) and
+"""Driving ``python -m devtools.local.stack`` in a subprocess on free ports, over HTTP (its gateway) and
 its AWS endpoint, as a developer drives ``make dev``.
 
-Tokens come from ``python -m devtools.jwt_local`` (what ``make token`` runs), against the same
+Tokens come from ``python -m devtools.emulator.jwt_local`` (what ``make token`` runs), against the same
 state directory as the stack, so its signing key is the one the gateway trusts.
 """
 
@@ -82,7 +82,7 @@ class LocalStack:
     def token(self, user: str, groups: str = "") -> str:
         """A token from the CLI ``make token`` runs."""
         minted = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "devtools.jwt_local", user, "--groups", groups],
+            [sys.executable, "-m", "devtools.emulator.jwt_local", user, "--groups", groups],
             cwd=ROOT,
             env={**os.environ, "LOCAL_STACK_DIR": str(self.state_dir)},
             capture_output=True,
@@ -129,7 +129,7 @@ def start(state_dir: Path, **environment: str) -> LocalStack:
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.stack"],
+            [sys.executable, "-m", "devtools.local.stack"],
             cwd=ROOT,
             env=variables,
             stdout=log,

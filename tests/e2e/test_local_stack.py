@@ -15,8 +15,8 @@ from typing import Any
 import jwt
 import pytest
 
-from devtools.jwt_local import SigningKey, mint
-from devtools.lambda_runtime import functions
+from devtools.emulator.jwt_local import SigningKey, mint
+from devtools.emulator.lambda_runtime import functions
 from devtools.template import ROOT, Stacks
 from shared.dead_letters import REASON_ATTRIBUTE
 from tests.e2e.local_stack import LocalStack, Reply, running, wait_until

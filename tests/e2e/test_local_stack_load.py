@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.jwt_local import SigningKey, token_for
+from devtools.emulator.jwt_local import SigningKey, token_for
 from devtools.template import Stacks
 from tests.e2e.local_stack import LocalStack, Reply, running, wait_until
 

@@ -2,7 +2,7 @@
 API, the outbox streams, the bus and its rules, the queues, the fulfilment state machine and SES.
 
 Nothing here calls a service's internals: requests are API Gateway v2 events to each service's
-router Lambda, and everything after them is what ``devtools.plumbing`` delivers as AWS would.
+router Lambda, and everything after them is what ``devtools.emulator.plumbing`` delivers as AWS would.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import boto3
 import pytest
 
-from devtools.apigw import http_event, jwt_claims
+from devtools.emulator.apigw import http_event, jwt_claims
 
 
 @pytest.fixture

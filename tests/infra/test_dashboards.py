@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from devtools.pytest_fixtures import APP_SERVICES
 from devtools.template import Stacks, with_changed_resources
+from devtools.testkit.fixtures import APP_SERVICES
 
 
 def dashboard_body(stacks: Stacks, service: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from devtools.apigw import routes
+from devtools.emulator.apigw import routes
 from devtools.template import APP_SERVICES, ROOT, Stacks
 
 

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from devtools.pytest_fixtures import PROD_SENDER
 from devtools.template import ROOT, package_stage
+from devtools.testkit.fixtures import PROD_SENDER
 
 PLACEHOLDER = "notifications@shop.example"
 

@@ -5,7 +5,7 @@ tests/infra/test_templates.py)."""
 
 import pytest
 
-from devtools.apigw import integrated_function
+from devtools.emulator.apigw import integrated_function
 from devtools.template import APP_SERVICES, Stacks, Template
 
 ALIAS = "snapstart"

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from devtools.lambda_runtime import functions
+from devtools.emulator.lambda_runtime import functions
 from devtools.template import APP_SERVICES, template_path
 
 # What the Python Lambda runtime itself provides next to the code.

@@ -10,7 +10,7 @@ import boto3
 
 from devtools.bench.cold_start import endpoint, first_invocation, in_fresh_interpreter
 from devtools.bench.packages import unpacked
-from devtools.lambda_runtime import functions
+from devtools.emulator.lambda_runtime import functions
 from devtools.template import REGION, Stacks
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devtools.cost import (
+from devtools.ops.cost import (
     Profile,
     RouteTraffic,
     System,

@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from devtools.apigw import routes
 from devtools.bench.calls import counts
 from devtools.bench.round_trips import expected_calls, outbox_publishers, put_events_calls, route_calls
 from devtools.bench.scenarios import Scenarios
 from devtools.bench.world import world
+from devtools.emulator.apigw import routes
 
 READS = ["GET /users/{id}", "GET /orders/{id}", "GET /users/{id}/orders", "GET /users/{id}/notifications"]
 

@@ -17,8 +17,8 @@ from botocore.client import BaseClient
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from devtools.apigw import routes
-from devtools.lambda_runtime import FunctionSpec
+from devtools.emulator.apigw import routes
+from devtools.emulator.lambda_runtime import FunctionSpec
 from devtools.template import ROOT, Stacks
 from shared.publisher import EventPublisher
 from tests.reliability.faults import AwsFaults
@@ -97,7 +97,7 @@ def redrive_command(local_endpoint: str) -> Callable[..., subprocess.CompletedPr
 
     def run(*arguments: str) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "devtools.redrive", *arguments],
+            [sys.executable, "-m", "devtools.ops.redrive", *arguments],
             env=os.environ | {"AWS_ENDPOINT_URL": local_endpoint},
             cwd=ROOT,
             capture_output=True,

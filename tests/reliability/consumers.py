@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devtools.plumbing import Delivery, Plumbing, event_source_mappings
+from devtools.emulator.plumbing import Delivery, Plumbing, event_source_mappings
 
 
 def only(plumbing: Plumbing, service: str, *functions: str) -> Plumbing:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from devtools.apigw import Route, http_event, jwt_claims, match
-from devtools.lambda_runtime import FunctionSpec
+from devtools.emulator.apigw import Route, http_event, jwt_claims, match
+from devtools.emulator.lambda_runtime import FunctionSpec
 
 Invoke = Callable[[dict], Any]  # an event in, what the handler returned out
 

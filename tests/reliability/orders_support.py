@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import boto3
 
-from devtools.plumbing import Plumbing
-from devtools.pytest_fixtures import item_reader, read_outbox
+from devtools.emulator.plumbing import Plumbing
 from devtools.template import Stacks
+from devtools.testkit.fixtures import item_reader, read_outbox
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated
 from tests.reliability.consumers import only

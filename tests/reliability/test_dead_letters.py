@@ -23,7 +23,7 @@ import json
 import boto3
 import pytest
 
-from devtools.redrive import source_queues
+from devtools.ops.redrive import source_queues
 from devtools.template import SERVICES, Stacks
 
 

@@ -1,13 +1,13 @@
 """SES refusing one customer's mail, end to end on moto: the record is retried alone until the
 queue's ``maxReceiveCount``, then waits in the dead-letter queue while the rest of the batch is
-delivered; once SES takes mail again, ``devtools.redrive.redrive`` (what ``make redrive`` runs)
+delivered; once SES takes mail again, ``devtools.ops.redrive.redrive`` (what ``make redrive`` runs)
 moves it back and it is sent exactly once, and recorded once."""
 
 from __future__ import annotations
 
 import boto3
 
-from devtools.redrive import redrive
+from devtools.ops.redrive import redrive
 from tests.reliability.consumers import only, record_deliveries
 from tests.reliability.notifications_support import (
     emails_sent,

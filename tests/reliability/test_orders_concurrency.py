@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 from botocore.exceptions import ClientError
 
-from devtools.apigw import routes
+from devtools.emulator.apigw import routes
 from tests.reliability.consumers import only
 from tests.reliability.faults import Call
 from tests.reliability.lambdas import HttpResult, execution_environments, http_request

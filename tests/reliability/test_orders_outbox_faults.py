@@ -14,8 +14,8 @@ from collections import Counter
 import boto3
 import pytest
 
-from devtools.apigw import routes
-from devtools.plumbing import Plumbing
+from devtools.emulator.apigw import routes
+from devtools.emulator.plumbing import Plumbing
 from devtools.template import Stacks
 from shared.publisher import MAX_ENTRIES_PER_CALL
 from tests.reliability.consumers import only

@@ -1,4 +1,4 @@
-"""``devtools.redrive`` (``make redrive``) on moto: every message of a DLQ goes back to its source
+"""``devtools.ops.redrive`` (``make redrive``) on moto: every message of a DLQ goes back to its source
 queue once, with its attributes; the command line works against a local endpoint
 (``AWS_ENDPOINT_URL``) as the local stack provides it."""
 
@@ -10,7 +10,7 @@ from collections import Counter
 import boto3
 import pytest
 
-from devtools.redrive import RedriveError, find_queue, redrive
+from devtools.ops.redrive import RedriveError, find_queue, redrive
 
 MAX_RECEIVES = 2
 

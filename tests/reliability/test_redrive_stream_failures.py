@@ -1,6 +1,6 @@
-"""``devtools.redrive`` on a stream's on-failure queue, on moto: a ``PutEvents`` outage outlasts the
+"""``devtools.ops.redrive`` on a stream's on-failure queue, on moto: a ``PutEvents`` outage outlasts the
 retries of the publisher's event source mapping, so its batches land in the on-failure queue (the
-packaged mapping, through ``devtools.plumbing``); once the bus is back, the redrive publishes their
+packaged mapping, through ``devtools.emulator.plumbing``); once the bus is back, the redrive publishes their
 outbox events: each event once, and the queue ends empty. What it cannot replay stays in the queue.
 
 Intents are the outbox items the services wrote; effects are the events a catch-all rule on the bus
@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from devtools import redrive as redrive_module
-from devtools.plumbing import Plumbing
-from devtools.provision import provision
-from devtools.pytest_fixtures import read_outbox
-from devtools.redrive import GONE, redrive
+from devtools.emulator.plumbing import Plumbing
+from devtools.emulator.provision import provision
+from devtools.ops import redrive as redrive_module
+from devtools.ops.redrive import GONE, redrive
 from devtools.template import Stacks
+from devtools.testkit.fixtures import read_outbox
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated
 from shared.outbox import outbox_put

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from devtools.apigw import routes
-from devtools.pytest_fixtures import item_reader, read_outbox
+from devtools.emulator.apigw import routes
 from devtools.template import Stacks
+from devtools.testkit.fixtures import item_reader, read_outbox
 from tests.reliability.faults import Rendezvous
 from tests.reliability.lambdas import HttpResult, execution_environments, http_request
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from devtools.plumbing import Plumbing
+from devtools.emulator.plumbing import Plumbing
 from devtools.template import Stacks
 from shared.publisher import MAX_ENTRIES_PER_CALL
 from tests.reliability.faults import FlakyPutEvents, KillAfter, LambdaKilled

@@ -1,4 +1,4 @@
-"""Requests through the local gateway (``devtools.gateway``) in process: the route table and JWT
+"""Requests through the local gateway (``devtools.local.gateway``) in process: the route table and JWT
 authorizers of the packaged templates, real signed tokens, and the real handlers on moto."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from devtools.apigw import routes
-from devtools.gateway import Gateway, Reply
-from devtools.jwt_local import SigningKey, authorizers, token_for
-from devtools.plumbing import Plumbing
+from devtools.emulator.apigw import routes
+from devtools.emulator.jwt_local import SigningKey, authorizers, token_for
+from devtools.emulator.plumbing import Plumbing
+from devtools.local.gateway import Gateway, Reply
 from devtools.template import Stacks
 
 

@@ -34,10 +34,10 @@ from schemathesis.checks import (
 )
 from schemathesis.config import SchemathesisConfig
 
-from devtools.gateway import Gateway, serve
-from devtools.jwt_local import SigningKey, token_for
-from devtools.openapi import document_path
-from devtools.plumbing import Plumbing
+from devtools.contracts.openapi import document_path
+from devtools.emulator.jwt_local import SigningKey, token_for
+from devtools.emulator.plumbing import Plumbing
+from devtools.local.gateway import Gateway, serve
 from devtools.template import Stacks
 
 CALLER = "fuzz-admin"

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from devtools.jwt_local import token_for
-from devtools.pytest_fixtures import item_reader, read_outbox
+from devtools.emulator.jwt_local import token_for
 from devtools.template import Stacks
+from devtools.testkit.fixtures import item_reader, read_outbox
 
 MIB = 1 << 20
 PROFILE = {"email": "ann@example.com", "name": "Ann"}

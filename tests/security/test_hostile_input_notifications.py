@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from devtools.jwt_local import token_for
+from devtools.emulator.jwt_local import token_for
 from tests.security.test_hostile_input import assert_json_client_error
 
 

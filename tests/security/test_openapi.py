@@ -11,8 +11,9 @@ from collections.abc import Callable
 import pytest
 from openapi_spec_validator import validate
 
-from devtools import api_docs, openapi
-from devtools.apigw import routes
+from devtools.contracts import openapi
+from devtools.emulator.apigw import routes
+from devtools.local import api_docs
 from devtools.template import Stacks
 
 DOCUMENTS = {

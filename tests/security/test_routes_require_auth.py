@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.apigw import routes
+from devtools.emulator.apigw import routes
 from devtools.template import Stacks, Template, with_changed_resources
 
 IDENTITY_SOURCE = ["$request.header.Authorization"]

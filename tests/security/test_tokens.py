@@ -2,7 +2,7 @@
 gets API Gateway's 401 and never reaches a function. With a valid token, a user reaches only their
 own resources (403 otherwise) unless they are in the ``admin`` group.
 
-The gateway checks tokens the way the HTTP API JWT authorizer does (``devtools.jwt_local``, whose
+The gateway checks tokens the way the HTTP API JWT authorizer does (``devtools.emulator.jwt_local``, whose
 own tests cover each rule); this runs every rule against every route that deploys.
 """
 
@@ -20,9 +20,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from devtools.apigw import Route, routes
-from devtools.gateway import Gateway
-from devtools.jwt_local import JwtAuthorizer, SigningKey, authorizers, mint
+from devtools.emulator.apigw import Route, routes
+from devtools.emulator.jwt_local import JwtAuthorizer, SigningKey, authorizers, mint
+from devtools.local.gateway import Gateway
 from devtools.template import Stacks
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from devtools.eventbridge import eventbridge_event
+from devtools.testkit.eventbridge import eventbridge_event
 from shared.consumer import InvalidEvent, UnknownEvent, parse_eventbridge_event, parse_sqs_record
 from shared.events import Envelope
 from shared.events.users import UserCreated, UserDeleted

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from devtools import schemas
+from devtools.contracts import schemas
 from shared.events import REGISTRY, Envelope
 from shared.events.orders import OrderLine, OrderPlaced
 from shared.events.users import UserCreated

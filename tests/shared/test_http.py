@@ -3,8 +3,8 @@ import json
 import pytest
 from pydantic import Field
 
-from devtools.apigw import http_event, jwt_claims
-from devtools.lambda_runtime import LambdaContext
+from devtools.emulator.apigw import http_event, jwt_claims
+from devtools.emulator.lambda_runtime import LambdaContext
 from shared.authorization import authorize
 from shared.http import (
     ConflictError,

@@ -14,7 +14,7 @@ import boto3
 import pytest
 import ulid
 
-from devtools.lambda_runtime import functions
+from devtools.emulator.lambda_runtime import functions
 from devtools.template import HTTP_SERVICES, ROOT
 from shared import snapstart
 from shared.http import NotFoundError, RequestBody, create_resolver

@@ -16,11 +16,11 @@ import boto3
 import pytest
 from moto.ses.models import ses_backends
 
-from devtools.apigw import http_event, jwt_claims
-from devtools.eventbridge import eventbridge_event
-from devtools.lambda_runtime import FunctionSpec
-from devtools.pytest_fixtures import item_reader
+from devtools.emulator.apigw import http_event, jwt_claims
+from devtools.emulator.lambda_runtime import FunctionSpec
 from devtools.template import Stacks
+from devtools.testkit.eventbridge import eventbridge_event
+from devtools.testkit.fixtures import item_reader
 from shared.events.envelope import Envelope, new_id
 from shared.events.orders import OrderCancelled, OrderConfirmed, OrderFailed
 from shared.events.users import UserCreated, UserDeleted, UserUpdated

@@ -7,7 +7,7 @@ import json
 
 import boto3
 
-from devtools.eventbridge import eventbridge_event
+from devtools.testkit.eventbridge import eventbridge_event
 from shared.dead_letters import MESSAGE_ID_ATTRIBUTE, REASON_ATTRIBUTE
 
 

@@ -1,5 +1,5 @@
 """Events published on the shared bus, routed by this service's rules into its queue and delivered
-to the deliver function by ``devtools.plumbing`` as Lambda's event source mapping would (moto)."""
+to the deliver function by ``devtools.emulator.plumbing`` as Lambda's event source mapping would (moto)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.plumbing import Delivery, Plumbing
-from devtools.redrive import Report, find_queue, redrive
+from devtools.emulator.plumbing import Delivery, Plumbing
+from devtools.ops.redrive import Report, find_queue, redrive
 from devtools.template import Stacks
 from shared.events.envelope import Envelope
 

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.apigw import http_event, jwt_claims, match, routes
-from devtools.plumbing import Plumbing
-from devtools.pytest_fixtures import BusRecorder, item_reader, read_outbox
+from devtools.emulator.apigw import http_event, jwt_claims, match, routes
+from devtools.emulator.plumbing import Plumbing
 from devtools.template import Stacks
+from devtools.testkit.fixtures import BusRecorder, item_reader, read_outbox
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 

@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.apigw import http_event, jwt_claims
-from devtools.pytest_fixtures import BusRecorder, item_reader, read_outbox
+from devtools.emulator.apigw import http_event, jwt_claims
 from devtools.template import Stacks
+from devtools.testkit.fixtures import BusRecorder, item_reader, read_outbox
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ templates give each ``AWS::ApiGatewayV2::Authorizer``, and are signed with an RS
 ``.local-stack/`` (gitignored, created on first use). The gateway trusts that key alone, so a
 token passes only if it was minted here, and then only if its claims would pass in AWS.
 
-``python -m devtools.jwt_local <user> [--groups admin]`` (``make token``) prints one token.
+``python -m devtools.emulator.jwt_local <user> [--groups admin]`` (``make token``) prints one token.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class JwtAuthorizer:
 
 
 def authorizers(stacks: Stacks) -> dict[tuple[str, str], JwtAuthorizer]:
-    """Every JWT authorizer, keyed by (service, logical id) as ``devtools.apigw.Route`` names it."""
+    """Every JWT authorizer, keyed by (service, logical id) as ``devtools.emulator.apigw.Route`` names it."""
     found = {}
     for service, template in stacks.templates.items():
         for logical_id, props in template.of_type("AWS::ApiGatewayV2::Authorizer"):

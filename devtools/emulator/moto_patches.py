@@ -173,7 +173,7 @@ def apply() -> None:
     """Install the fixes; refuse a moto they were not written against (check upstream, then bump)."""
     if moto.__version__ != PATCHED_MOTO_VERSION:
         raise RuntimeError(
-            f"devtools/moto_patches.py patches moto {PATCHED_MOTO_VERSION}, not {moto.__version__}: "
+            f"devtools/emulator/moto_patches.py patches moto {PATCHED_MOTO_VERSION}, not {moto.__version__}: "
             "drop what the new release fixes and check the rest against its source"
         )
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

@@ -22,7 +22,7 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
-from devtools.plumbing import EventSourceMapping
+from devtools.emulator.plumbing import EventSourceMapping
 from devtools.template import Stacks
 
 log = logging.getLogger("devtools.bus")

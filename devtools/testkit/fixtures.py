@@ -13,10 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools import moto_patches
-from devtools.lambda_runtime import FunctionSpec, functions
-from devtools.plumbing import MOTO_CONFIG, Plumbing
-from devtools.provision import provision
+from devtools.emulator import moto_patches
+from devtools.emulator.lambda_runtime import FunctionSpec, functions
+from devtools.emulator.plumbing import MOTO_CONFIG, Plumbing
+from devtools.emulator.provision import provision
 from devtools.template import APP_SERVICES, Stacks, package_stage
 
 # The SES sender the tests' `prod` packaging names (a stage that deploys must name one).

@@ -1,12 +1,12 @@
 """Monthly AWS cost of a traffic profile, from the packaged templates and one price table.
 
-``python -m devtools.cost`` (``make cost``). What deploys is read from the templates of a stage
+``python -m devtools.ops.cost`` (``make cost``). What deploys is read from the templates of a stage
 (``--stage``, default ``prod``) packaged into ``.cache/stages/<stage>/``: each function's memory,
 architecture and tracing, the function behind each HTTP API route, the outbox publisher on each
 table's stream, the bus rules an event matches and their targets (queue → consumer function, state
 machine → its steps and Lambda tasks), the queues a function may feed, and which tables keep
-point-in-time backups, which functions run with SnapStart. ``devtools/traffic.toml`` says what a
-request does that no template tells (request units, events, messages); ``devtools/prices.toml``
+point-in-time backups, which functions run with SnapStart. ``devtools/ops/traffic.toml`` says what a
+request does that no template tells (request units, events, messages); ``devtools/ops/prices.toml``
 holds every price. Durations are the profile's default or, with ``--durations``, the ones
 ``make bench`` measured.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
-from devtools.apigw import routes as http_routes
+from devtools.emulator.apigw import routes as http_routes
 from devtools.template import ROOT, Stacks, package_stage
 from shared.events.registry import EVENT_MODELS
 

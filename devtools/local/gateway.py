@@ -6,7 +6,8 @@ API v2 event with the claims in ``requestContext.authorizer.jwt.claims``, and tu
 returns into the HTTP response with the payload format 2.0 rules. No route gives 404
 ``{"message":"Not Found"}``; a handler that raises or returns garbage gives 500
 ``{"message":"Internal Server Error"}`` with the trace in the log, never in the response.
-``/docs`` (Swagger UI) and ``/openapi/<service>.json`` are served without a token (``devtools.api_docs``).
+``/docs`` (Swagger UI) and ``/openapi/<service>.json`` are served without a token
+(``devtools.local.api_docs``).
 
 ``serve`` runs it under Hypercorn (h11): the framing, size and timeout limits are in
 docs/local-stack.md, "The gateway's HTTP server".
@@ -32,12 +33,12 @@ from urllib.parse import unquote, urlsplit
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
-from devtools import api_docs
-from devtools.apigw import Route, http_event, match
-from devtools.jwt_local import InvalidToken, JwtAuthorizer, SigningKey, authorizer_claims, validate
+from devtools.emulator.apigw import Route, http_event, match
+from devtools.emulator.jwt_local import InvalidToken, JwtAuthorizer, SigningKey, authorizer_claims, validate
+from devtools.local import api_docs
 from shared.http import CORRELATION_HEADER
 
-log = logging.getLogger("devtools.gateway")
+log = logging.getLogger("devtools.local.gateway")
 
 # RFC 3986 pchar: what a path segment may hold as it is, so decoding it moves no segment boundary.
 _SEGMENT_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@")
@@ -312,7 +313,7 @@ def serve(gateway: Gateway, host: str, port: int) -> GatewayServer:
     config.h11_max_incomplete_size = PARSER_HEAD_LIMIT
     config.graceful_timeout = 1.0
     config.accesslog = None  # every request is logged once, by GatewayApp
-    config.errorlog = logging.getLogger("devtools.gateway.server")
+    config.errorlog = logging.getLogger("devtools.local.gateway.server")
     loop = asyncio.new_event_loop()
     stopping = asyncio.Event()
     app = GatewayApp(gateway)

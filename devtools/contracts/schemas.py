@@ -1,6 +1,6 @@
 """JSON Schemas of every event, generated from the pydantic models into ``schemas/``.
 
-``python -m devtools.schemas write`` regenerates them (``make schemas``); ``check`` exits non-zero
+``python -m devtools.contracts.schemas write`` regenerates them (``make schemas``); ``check`` exits non-zero
 when a committed schema and its model drifted apart (the test suite asserts the same).
 Each file is ``schemas/<source>/<DetailType>.v<version>.json`` and describes the event's
 ``detail`` (metadata + data), with the routing fields as ``x-`` annotations.
@@ -12,10 +12,10 @@ import json
 import sys
 from pathlib import Path
 
+from devtools.template import ROOT
 from shared.events.envelope import DomainEvent, Envelope
 from shared.events.registry import EVENT_MODELS
 
-ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 
 

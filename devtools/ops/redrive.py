@@ -1,6 +1,6 @@
 """Empty a dead-letter queue, or a DynamoDB stream's on-failure queue, once the cause of its
 failures is fixed: ``make redrive QUEUE=<name> STAGE=<stage>``
-(``python -m devtools.redrive <name> --stage <stage>``).
+(``python -m devtools.ops.redrive <name> --stage <stage>``).
 
 - ``QUEUE`` is the queue's name, or a part of it that names one queue of the stage
   (``notifications-dev-dlq`` or just ``dlq`` if the stage has one).
@@ -41,8 +41,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devtools.lambda_runtime import functions
-from devtools.plumbing import event_source_mappings
+from devtools.emulator.lambda_runtime import functions
+from devtools.emulator.plumbing import event_source_mappings
 from devtools.template import Stacks, TemplateError
 from shared.outbox import outbox_entry
 from shared.publisher import EventPublisher, PublishError

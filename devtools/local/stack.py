@@ -1,11 +1,11 @@
-"""The whole system on one machine, without an AWS account or Docker: ``python -m devtools.stack``
+"""The whole system on one machine, without an AWS account or Docker: ``python -m devtools.local.stack``
 (``make dev``).
 
-- An AWS endpoint (``devtools.aws_endpoint``: moto in server mode) on ``127.0.0.1:$AWS_PORT``
+- An AWS endpoint (``devtools.local.aws_endpoint``: moto in server mode) on ``127.0.0.1:$AWS_PORT``
   holding every table, queue, bus, rule and state machine of the packaged templates.
-- One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.gateway``).
-- The plumbing (``devtools.plumbing``) pumping streams and queues into the real handlers, and
-  moto's Step Functions tasks routed to them; the bus tap (``devtools.bus_tap``) logging every
+- One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.local.gateway``).
+- The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the real handlers, and
+  moto's Step Functions tasks routed to them; the bus tap (``devtools.local.bus_tap``) logging every
   event with the consumers it reached.
 
 Every handler runs in this process. Lambda gives each function its own environment; here one
@@ -34,19 +34,19 @@ from typing import Any, NoReturn
 
 import boto3
 
-from devtools import aws_endpoint
-from devtools.apigw import Route, routes
-from devtools.bus_tap import BusTap
-from devtools.gateway import Gateway, serve
-from devtools.jwt_local import SigningKey, authorizers, state_dir
-from devtools.lambda_runtime import FunctionSpec
-from devtools.plumbing import MOTO_CONFIG, Delivery, Plumbing
-from devtools.provision import provision
+from devtools.emulator.apigw import Route, routes
+from devtools.emulator.jwt_local import SigningKey, authorizers, state_dir
+from devtools.emulator.lambda_runtime import FunctionSpec
+from devtools.emulator.plumbing import MOTO_CONFIG, Delivery, Plumbing
+from devtools.emulator.provision import provision
+from devtools.local import aws_endpoint
+from devtools.local.bus_tap import BusTap
+from devtools.local.gateway import Gateway, serve
 from devtools.template import REGION, ROOT, Stacks, TemplateError
 from shared import observability
 from shared.settings import Settings
 
-log = logging.getLogger("devtools.stack")
+log = logging.getLogger("devtools.local.stack")
 
 HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
@@ -207,7 +207,7 @@ def _log_delivery(delivery: Delivery) -> None:
     outcome = f"{delivery.failed} failed" if delivery.failed else "ok"
     if delivery.error:
         outcome = f"raised {delivery.error}"
-    logging.getLogger("devtools.plumbing").info(
+    logging.getLogger("devtools.emulator.plumbing").info(
         "%s → %s: %d record(s), %s", delivery.source, delivery.function, delivery.records, outcome
     )
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.openapi import DOCUMENTS, HTTP_SERVICES
+from devtools.contracts.openapi import DOCUMENTS, HTTP_SERVICES
 from devtools.template import ROOT
 
 DOCS_PATH = "/docs"

@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
 
-from devtools.lambda_runtime import FunctionSpec, functions
+from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.template import Stacks
 
-log = logging.getLogger("devtools.plumbing")
+log = logging.getLogger("devtools.emulator.plumbing")
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 """moto settings under which state machines run, their Lambda tasks reaching our handlers."""

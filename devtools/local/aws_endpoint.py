@@ -1,6 +1,6 @@
 """The local AWS endpoint: moto in server mode, plus the CloudFormation reads of the packaged stacks.
 
-moto holds no CloudFormation stacks (``devtools.provision`` creates the resources directly), but
+moto holds no CloudFormation stacks (``devtools.emulator.provision`` creates the resources directly), but
 ``serverless invoke local`` resolves a function's ``Ref`` and ``Fn::ImportValue`` environment
 variables by asking CloudFormation (``ListStackResources``, ``ListExports``). Those two calls are
 answered here from the packaged templates, with the names and URLs the local resources have;
@@ -9,7 +9,7 @@ every other request goes to moto.
 moto is not thread-safe and the server answers each request in a thread of its own: DynamoDB and
 DynamoDB Streams requests are answered one at a time, so that a reader never sees a transaction
 half applied (moto writes a transaction item by item, and takes it back if it is cancelled).
-The moto fixes the project carries (``devtools.moto_patches``) are installed here.
+The moto fixes the project carries (``devtools.emulator.moto_patches``) are installed here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from devtools import moto_patches
+from devtools.emulator import moto_patches
 from devtools.template import Stacks
 
 _NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"

@@ -1,6 +1,6 @@
 """OpenAPI documents of every service's HTTP API, generated from the code into ``openapi/``.
 
-``python -m devtools.openapi write`` regenerates them (``make openapi``); ``check`` exits non-zero
+``python -m devtools.contracts.openapi write`` regenerates them (``make openapi``); ``check`` exits non-zero
 when a committed document and the code drifted apart (the test suite asserts the same).
 
 Powertools writes each document from the router of the service's HTTP function (its api module's
@@ -28,8 +28,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
-from devtools.apigw import routes
-from devtools.lambda_runtime import FunctionSpec, functions
+from devtools.emulator.apigw import routes
+from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.template import HTTP_SERVICES, ROOT, Stacks
 from shared.http import CORRELATION_HEADER
 from shared.settings import Settings

@@ -1,0 +1,1 @@
+"""The committed contracts generated from the code: OpenAPI documents and event JSON Schemas."""

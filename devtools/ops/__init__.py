@@ -1,0 +1,1 @@
+"""Operations tools: the dead-letter redrive and the monthly cost model."""

@@ -1,0 +1,1 @@
+"""What tests share: pytest fixtures over moto-backed AWS, and AWS event builders."""
