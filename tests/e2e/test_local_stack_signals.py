@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -33,9 +34,22 @@ def _stop(stack: LocalStack, signum: int) -> float:
 
     try:
         wait_until(gone, STOP_WITHIN + 2, "the stack to exit", 0.02)
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; {_session(stack)}\n{stack.log_text()[-3000:]}") from None
     finally:
         kill(stack.process)
     return time.monotonic() - sent
+
+
+def _session(stack: LocalStack) -> str:
+    """The processes left in the stack's session, with their state, for a failure's message."""
+    listing = subprocess.run(  # noqa: S603 - ps on our own child
+        ["ps", "-s", str(stack.process.pid), "-o", "pid,stat,wchan:20,etime,args"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return f"left in its session:\n{listing.stdout}"
 
 
 def _load(stack: LocalStack, stop: threading.Event, statuses: list[int]) -> None:
