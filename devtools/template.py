@@ -36,6 +36,11 @@ class TemplateError(RuntimeError):
     pass
 
 
+def function_name_of(arn: str) -> str:
+    """A function's name from its ARN, unqualified or with an alias (``...:function:<name>:live``)."""
+    return arn.split(":function:", 1)[1].split(":", 1)[0] if ":function:" in arn else arn
+
+
 class _CloudFormationLoader(yaml.SafeLoader):
     """Reads a serverless.yml whose values carry CloudFormation tags (!Sub, !GetAtt...)."""
 
@@ -220,6 +225,9 @@ class Stacks:
             "AWS::SNS::Topic": "TopicName",
             "AWS::Logs::LogGroup": "LogGroupName",
             "AWS::Cognito::UserPool": "UserPoolName",
+            "AWS::CloudWatch::Alarm": "AlarmName",
+            "AWS::CodeDeploy::Application": "ApplicationName",
+            "AWS::CodeDeploy::DeploymentGroup": "DeploymentGroupName",
         }.get(resource_type)
         if name_property and name_property in props:
             return str(self.resolve(service, props[name_property]))

@@ -34,7 +34,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
 
 from devtools.emulator.lambda_runtime import FunctionSpec, functions
-from devtools.template import Stacks
+from devtools.template import Stacks, function_name_of
 
 log = logging.getLogger("devtools.emulator.plumbing")
 
@@ -76,7 +76,7 @@ def event_source_mappings(stacks: Stacks, specs: dict[str, FunctionSpec]) -> lis
     for service, template in stacks.templates.items():
         for _, raw in template.of_type("AWS::Lambda::EventSourceMapping"):
             props = stacks.resolve(service, raw)
-            function_name = str(props["FunctionName"]).rsplit(":", 1)[-1]
+            function_name = function_name_of(str(props["FunctionName"]))
             source_arn = props["EventSourceArn"]
             kind = "sqs" if source_arn.startswith("arn:aws:sqs:") else "dynamodb"
             retries = props.get("MaximumRetryAttempts", -1)
@@ -339,7 +339,7 @@ class Plumbing:
         def invoke(
             backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
         ):
-            name = function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
+            name = function_name_of(function_name)
             if name not in plumbing.specs:
                 return original(backend, function_name, qualifier, body, headers, response_headers)
             event = json.loads(body) if body else {}

@@ -30,7 +30,7 @@ from typing import Any
 from moto.events.models import EventPattern
 
 from devtools.emulator.apigw import routes as http_routes
-from devtools.template import ROOT, Stacks, package_stage
+from devtools.template import ROOT, Stacks, function_name_of, package_stage
 from shared.events.registry import EVENT_MODELS
 
 HERE = Path(__file__).resolve().parent
@@ -262,7 +262,7 @@ def _event_source_mappings(
     for service, template in stacks.templates.items():
         for _, raw in template.of_type("AWS::Lambda::EventSourceMapping"):
             props = stacks.resolve(service, raw)
-            function = functions[str(props["FunctionName"]).rsplit(":", 1)[-1]]
+            function = functions[function_name_of(str(props["FunctionName"]))]
             filters = [
                 EventPattern.load(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])
             ]

@@ -6,7 +6,9 @@
 - DynamoDB actions only on the service's own tables, their indexes and streams;
 - SQS and Step Functions actions only on the service's own queues and state machines;
 - ``events:PutEvents`` only on the shared bus, conditioned on the service's own ``events:source``;
-- CloudWatch Logs writes only to the service's own function log groups.
+- CloudWatch Logs writes only to the service's own function log groups;
+- no managed policy but AWS's ``AWSCodeDeployRoleForLambdaLimited``, on a role only CodeDeploy
+  assumes (prod's gradual deploys: the policy AWS keeps in step with what CodeDeploy calls).
 
 The deploy roles of the bootstrap stack (``bootstrap/deploy-roles.yml``) get the same treatment: no
 wildcard action, ``*`` only where AWS names no resource, every other resource the service's own
@@ -27,7 +29,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from devtools.template import ACCOUNT, APP_SERVICES, REGION, ROOT, SERVICES, Stacks
+from devtools.template import ACCOUNT, APP_SERVICES, REGION, ROOT, SERVICES, Stacks, with_changed_resources
 
 # What a state machine's role needs to log to its log group (Step Functions' own documentation).
 LOG_DELIVERY_ACTIONS = {
@@ -70,17 +72,40 @@ def own_arns(stacks: Stacks, service: str, resource_type: str) -> set[str]:
 def statements(stacks: Stacks, service: str):
     """Every Allow statement of every role and policy of the service, resolved."""
     for logical_id, resource in stacks.templates[service].resources.items():
-        props = stacks.resolve(service, resource.get("Properties", {}))
+        if resource["Type"] not in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            continue
+        props = stacks.resolve(service, resource["Properties"])
         if resource["Type"] == "AWS::IAM::Role":
             documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
-        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            documents = [props["PolicyDocument"]]
         else:
-            continue
+            documents = [props["PolicyDocument"]]
         for document in documents:
             for statement in _as_list(document["Statement"]):
                 if statement.get("Effect") == "Allow":
                     yield logical_id, statement
+
+
+# The AWS managed policies a role may attach, and the one service that may assume such a role.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited": "codedeploy.amazonaws.com",
+}
+
+
+def managed_policy_violations(stacks: Stacks, service: str) -> list[str]:
+    found = []
+    for logical_id, props in stacks.templates[service].of_type("AWS::IAM::Role"):
+        props = stacks.resolve(service, props)
+        assumed_by = {
+            principal
+            for statement in _as_list(props["AssumeRolePolicyDocument"]["Statement"])
+            for principal in _as_list(statement["Principal"].get("Service", []))
+        }
+        for policy in props.get("ManagedPolicyArns", []):
+            if policy not in ALLOWED_MANAGED_POLICIES:
+                found.append(f"{service}/{logical_id}: managed policy {policy}")
+            elif assumed_by != {ALLOWED_MANAGED_POLICIES[policy]}:
+                found.append(f"{service}/{logical_id}: {policy} on a role {sorted(assumed_by)} assume")
+    return found
 
 
 def violations(stacks: Stacks, service: str, extra_statements=()) -> list[str]:
@@ -124,6 +149,37 @@ def violations(stacks: Stacks, service: str, extra_statements=()) -> list[str]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_role_is_least_privilege(stacks, service):
     assert violations(stacks, service) == []
+    assert managed_policy_violations(stacks, service) == []
+
+
+def test_every_role_is_least_privilege_in_prod_too(prod_stacks):
+    """prod adds CodeDeploy's role (gradual deploys) to every service with functions."""
+    for service in prod_stacks.services:
+        assert violations(prod_stacks, service) == []
+        assert managed_policy_violations(prod_stacks, service) == []
+        roles = [props for _, props in prod_stacks.templates[service].of_type("AWS::IAM::Role")]
+        assert any(props.get("ManagedPolicyArns") for props in roles), service
+
+
+@pytest.mark.parametrize(
+    ("policy", "assumed_by", "complaint"),
+    [
+        ("arn:aws:iam::aws:policy/AWSLambda_FullAccess", "codedeploy.amazonaws.com", "managed policy"),
+        (
+            "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",
+            "lambda.amazonaws.com",
+            "on a role ['lambda.amazonaws.com'] assume",
+        ),
+    ],
+)
+def test_the_lint_catches_managed_policies(policy, assumed_by, complaint):
+    def attach(resources: dict) -> None:
+        role = resources["ApiRole"]["Properties"]
+        role["ManagedPolicyArns"] = [policy]
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = {"Service": assumed_by}
+
+    found = managed_policy_violations(with_changed_resources("users", attach), "users")
+    assert any(complaint in problem for problem in found), found
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
@@ -201,7 +257,10 @@ GENERATED_OR_SHARED = {
     f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/*": "users",
     f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/shop-*": "bus",
     f"arn:aws:events:{REGION}:{ACCOUNT}:archive/shop-*": "bus",
+    f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentconfig:CodeDeployDefault.*": "AWS (read only)",
 }
+# What a deploy role may attach to a role of its own: CodeDeploy's policy, nothing wider.
+CODEDEPLOY_POLICY = "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
 
 
 def _resolve_bootstrap(value):
@@ -277,7 +336,11 @@ def deploy_role_violations(role: DeployRole) -> list[str]:
                 continue
             if resource not in GENERATED_OR_SHARED:
                 found.append(f"{where}: {resource} is not the service's")
-            elif GENERATED_OR_SHARED[resource] in (role.service, "every service with an HTTP API"):
+            elif GENERATED_OR_SHARED[resource] in (
+                role.service,
+                "every service with an HTTP API",
+                "AWS (read only)",
+            ):
                 continue
             elif "event-source-mapping" in resource:
                 condition = statement.get("Condition", {}).get("ArnLike", {}).get("lambda:FunctionArn", "")
@@ -289,6 +352,10 @@ def deploy_role_violations(role: DeployRole) -> list[str]:
             passed_to = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
             if not passed_to:
                 found.append(f"{where}: iam:PassRole without iam:PassedToService")
+        if {"iam:AttachRolePolicy", "iam:DetachRolePolicy"} & set(actions):
+            policy = statement.get("Condition", {}).get("ArnEquals", {}).get("iam:PolicyARN")
+            if policy != CODEDEPLOY_POLICY:
+                found.append(f"{where}: attaches {policy or 'any policy'}, not only {CODEDEPLOY_POLICY}")
     return found
 
 
@@ -350,6 +417,19 @@ def test_deploy_roles_trust_only_this_repositorys_main_and_environments():
             {"Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/shop-orders-*"},
             "without iam:PassedToService",
         ),
+        (
+            "orders",
+            {"Action": "iam:AttachRolePolicy", "Resource": f"arn:aws:iam::{ACCOUNT}:role/shop-orders-*"},
+            "attaches any policy",
+        ),
+        (
+            "orders",
+            {
+                "Action": "codedeploy:CreateDeployment",
+                "Resource": f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:shop-users-*/*",
+            },
+            "is not the service's",
+        ),
     ],
 )
 def test_the_deploy_role_lint_catches_wide_statements(service, statement, complaint):
@@ -359,9 +439,40 @@ def test_the_deploy_role_lint_catches_wide_statements(service, statement, compla
 
 
 # What CloudFormation calls, as the deploying principal, to create each resource type the services
-# deploy, and on which ARN. A new resource type fails the next test until its deploy permission is
-# granted in the bootstrap stack and named here.
-def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict) -> list[tuple[str, str]]:
+# deploy, on which ARN, and with which condition keys. A new resource type fails the next test
+# until its deploy permission is granted in the bootstrap stack and named here.
+DeployCall = tuple[str, str, dict[str, str]]
+
+
+def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict) -> list[DeployCall]:
+    calls = [(action, arn, {}) for action, arn in _create_calls(stacks, service, logical_id, resource)]
+    raw = resource.get("Properties", {})
+    if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+        function = stacks.resolve(service, raw["FunctionName"])
+        calls = [(action, arn, {"lambda:FunctionArn": function}) for action, arn, _ in calls]
+    if resource["Type"] == "AWS::IAM::Role":
+        role = stacks.arn(service, logical_id)
+        for statement in _as_list(raw["AssumeRolePolicyDocument"]["Statement"]):
+            for principal in _as_list(statement["Principal"]["Service"]):
+                calls.append(("iam:PassRole", role, {"iam:PassedToService": principal}))
+        for policy in stacks.resolve(service, raw.get("ManagedPolicyArns", [])):
+            calls.append(("iam:AttachRolePolicy", role, {"iam:PolicyARN": policy}))
+    # An alias that CodeDeploy moves: CloudFormation starts the deployment and follows it.
+    update = resource.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate")
+    if update:
+        group = _deployment_group_arn(
+            stacks.resolve(service, update["ApplicationName"]),
+            stacks.resolve(service, update["DeploymentGroupName"]),
+        )
+        calls += [("codedeploy:CreateDeployment", group, {}), ("codedeploy:GetDeployment", group, {})]
+    return calls
+
+
+def _deployment_group_arn(application: str, group: str) -> str:
+    return f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:{application}/{group}"
+
+
+def _create_calls(stacks: Stacks, service: str, logical_id: str, resource: dict) -> list[tuple[str, str]]:
     raw = resource.get("Properties", {})
 
     def prop(key: str):  # only the names: other properties may need what no template shows
@@ -382,10 +493,7 @@ def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict)
         "AWS::Lambda::EventSourceMapping": [
             ("lambda:CreateEventSourceMapping", f"arn:aws:lambda:{prefix}:event-source-mapping:e1")
         ],
-        "AWS::IAM::Role": [
-            ("iam:CreateRole", stacks.arn(service, logical_id)),
-            ("iam:PassRole", stacks.arn(service, logical_id)),
-        ],
+        "AWS::IAM::Role": [("iam:CreateRole", stacks.arn(service, logical_id))],  # + PassRole, above
         "AWS::Logs::LogGroup": [("logs:CreateLogGroup", stacks.arn(service, logical_id))],
         "AWS::DynamoDB::Table": [("dynamodb:CreateTable", stacks.arn(service, logical_id))],
         "AWS::SQS::Queue": [("sqs:CreateQueue", stacks.arn(service, logical_id))],
@@ -422,6 +530,22 @@ def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict)
         "AWS::Cognito::UserPool": [("cognito-idp:CreateUserPool", "*")],
         "AWS::Cognito::UserPoolClient": [("cognito-idp:CreateUserPoolClient", pool)],
         "AWS::Cognito::UserPoolGroup": [("cognito-idp:CreateGroup", pool)],
+        "AWS::CodeDeploy::Application": [
+            (
+                "codedeploy:CreateApplication",
+                f"arn:aws:codedeploy:{prefix}:application:{prop('ApplicationName')}",
+            )
+        ],
+        "AWS::CodeDeploy::DeploymentGroup": [
+            (
+                "codedeploy:CreateDeploymentGroup",
+                _deployment_group_arn(prop("ApplicationName"), prop("DeploymentGroupName")),
+            ),
+            (
+                "codedeploy:GetDeploymentConfig",
+                f"arn:aws:codedeploy:{prefix}:deploymentconfig:{prop('DeploymentConfigName')}",
+            ),
+        ],
     }
     assert resource["Type"] in calls, (
         f"{service}/{logical_id}: no deploy permission known for {resource['Type']}"
@@ -429,21 +553,45 @@ def _deploy_calls(stacks: Stacks, service: str, logical_id: str, resource: dict)
     return calls[resource["Type"]]
 
 
-def allows(statements: list[dict], action: str, resource: str) -> bool:
+def _condition_holds(condition: dict, context: dict[str, str]) -> bool:
+    """The operators the bootstrap stack uses; a key the call does not carry fails, as in IAM."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            if key not in context:
+                return False
+            patterns = _as_list(expected)
+            if operator in ("StringEquals", "ArnEquals") and context[key] not in patterns:
+                return False
+            if operator == "ArnLike" and not any(fnmatch.fnmatchcase(context[key], p) for p in patterns):
+                return False
+            if operator not in ("StringEquals", "ArnEquals", "ArnLike"):
+                raise AssertionError(f"condition operator {operator} is not understood by the lint")
+    return True
+
+
+def allows(statements: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
     return any(
         statement["Effect"] == "Allow"
         and action in _as_list(statement["Action"])
         and any(fnmatch.fnmatchcase(resource, pattern) for pattern in _as_list(statement["Resource"]))
+        and _condition_holds(statement.get("Condition", {}), context or {})
         for statement in statements
     )
 
 
 def missing_deploy_permissions(stacks: Stacks, service: str, role: DeployRole) -> list[str]:
     stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stacks.stack_name(service)}/0f1e2d"
-    calls = [("cloudformation:CreateStack", stack), ("cloudformation:DeleteStack", stack)]
+    calls: list[DeployCall] = [
+        ("cloudformation:CreateStack", stack, {}),
+        ("cloudformation:DeleteStack", stack, {}),
+    ]
     for logical_id, resource in stacks.templates[service].resources.items():
         calls.extend(_deploy_calls(stacks, service, logical_id, resource))
-    return [f"{action} on {arn}" for action, arn in calls if not allows(role.statements, action, arn)]
+    return [
+        f"{action} on {arn}" + (f" with {context}" if context else "")
+        for action, arn, context in calls
+        if not allows(role.statements, action, arn, context)
+    ]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -452,10 +600,22 @@ def test_each_deploy_role_may_deploy_everything_its_service_packages(stacks, ser
 
 
 def test_each_deploy_role_may_deploy_its_prod_stack_too(prod_stacks):
-    """prod adds resources dev lacks (SnapStart's versions and aliases)."""
+    """prod adds resources dev lacks (SnapStart's versions and aliases, the gradual deploys'
+    CodeDeploy application, deployment groups, role and aliases)."""
     roles = deploy_roles()
     for service in prod_stacks.services:
         assert missing_deploy_permissions(prod_stacks, service, roles[service]) == []
+
+
+def test_the_deploy_role_coverage_holds_each_grant_to_its_condition(prod_stacks):
+    """Passing CodeDeploy its role needs the grant for codedeploy.amazonaws.com, not another's."""
+    role = deploy_roles()["users"]
+    role.statements = [s for s in role.statements if s.get("Sid") != "PassOwnRolesToCodeDeploy"]
+    missing = missing_deploy_permissions(prod_stacks, "users", role)
+    assert missing == [
+        f"iam:PassRole on {prod_stacks.arn('users', 'DeployRole')}"
+        " with {'iam:PassedToService': 'codedeploy.amazonaws.com'}"
+    ]
 
 
 def test_a_deploy_role_may_not_deploy_another_services_resources(stacks):

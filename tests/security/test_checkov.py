@@ -167,3 +167,19 @@ def test_findings_do_not_depend_on_where_the_clone_lives(checkov, scan, tmp_path
     assert {(f.check_id, f.resource) for f in elsewhere.failed} == {
         (f.check_id, f.resource) for f in scan.failed if f.service == service
     }
+
+
+def test_no_failed_check_outside_the_allowlist_in_prod_either(checkov, allowlist, prod_stacks, tmp_path):
+    """prod adds SnapStart's aliases and the gradual deploys' CodeDeploy application, deployment
+    groups, role and aliases; laid out as services/<x>/.serverless/ so findings name the service."""
+    paths = []
+    for service in prod_stacks.services:
+        copy = tmp_path / template_path(service).relative_to(ROOT)
+        copy.parent.mkdir(parents=True)
+        copy.write_text(template_path(service, prod_stacks.packaged).read_text())
+        paths.append(copy)
+    prod = run_checkov(paths, root=tmp_path)
+    assert not prod.parsing_errors
+    assert prod.scanned_services == set(prod_stacks.services)
+    unexcused = [f for f in prod.failed if not excused(f, allowlist)]
+    assert not unexcused, "\n".join(f"{f.check_id} {f.where}: {f.title}" for f in unexcused)

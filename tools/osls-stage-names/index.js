@@ -20,6 +20,8 @@ const LIMITS = {
   'AWS::Cognito::UserPool': ['UserPoolName', 128],
   'AWS::Cognito::UserPoolClient': ['ClientName', 128],
   'AWS::IAM::Role': ['RoleName', 64],
+  'AWS::CodeDeploy::Application': ['ApplicationName', 100],
+  'AWS::CodeDeploy::DeploymentGroup': ['DeploymentGroupName', 100],
 };
 const FUNCTION_NAME_LIMIT = 64;
 
