@@ -18,7 +18,7 @@ from devtools.emulator import moto_patches
 from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Plumbing
 from devtools.emulator.provision import provision
-from devtools.template import APP_SERVICES, Stacks, package_stage
+from devtools.template import APP_SERVICES, ROOT, Stacks, package_stage
 from devtools.testkit.http import HttpResult, api_routes, http_request
 from devtools.testkit.mailbox import SentEmail, sent_emails, verify_senders
 
@@ -93,6 +93,24 @@ def call_http(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResul
         )
 
     return call
+
+
+@pytest.fixture
+def sample_event() -> Callable[[str, str], dict]:
+    """``sample_event("orders", "get_order")``: ``services/orders/events/get_order.json``, one of the
+    events ``serverless invoke local`` is given."""
+    return lambda service, name: json.loads(
+        (ROOT / "services" / service / "events" / f"{name}.json").read_text()
+    )
+
+
+@pytest.fixture
+def run_sample(
+    aws: Stacks, lambda_function: Callable, sample_event: Callable[[str, str], dict]
+) -> Callable[[str, str, str], Any]:
+    """``run_sample("orders", "api", "get_order")``: that sample event through the function's
+    handler on moto; returns what the handler returned."""
+    return lambda service, function, name: lambda_function(service, function)(sample_event(service, name))
 
 
 @pytest.fixture
