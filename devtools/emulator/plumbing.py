@@ -105,6 +105,36 @@ def _lambda_json(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
+def lambda_stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A DynamoDB stream record (as ``GetRecords`` returns it to boto3) in the shape Lambda hands it
+    to a function: JSON, epoch seconds where boto3 parsed datetimes, with ``eventSourceARN``."""
+    return json.loads(json.dumps(record, default=_lambda_json)) | {"eventSourceARN": stream_arn}
+
+
+def lambda_sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS message (as ``ReceiveMessage`` returns it) in the shape Lambda hands it to a function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
 def _arrival(record: dict[str, Any]) -> str:
     """A record's creation time as an on-failure record writes it (``2024-05-04T10:00:00Z``)."""
     created = datetime.fromtimestamp(record["dynamodb"]["ApproximateCreationDateTime"], UTC)
@@ -206,10 +236,7 @@ class Plumbing:
             if not stream_arn:
                 continue
             for shard_id, raw_records in self._new_stream_records(stream_arn, mapping.function.name):
-                records = [
-                    json.loads(json.dumps(r, default=_lambda_json)) | {"eventSourceARN": stream_arn}
-                    for r in raw_records
-                ]
+                records = [lambda_stream_record(r, stream_arn) for r in raw_records]
                 delivered += self._deliver_stream_records(mapping, stream_arn, shard_id, records)
         return delivered
 
@@ -292,7 +319,9 @@ class Plumbing:
             ).get("Messages", [])
             if not messages:
                 continue
-            records = [self._sqs_record(message, mapping.source_arn) for message in messages]
+            records = [
+                lambda_sqs_record(message, mapping.source_arn, self.stacks.region) for message in messages
+            ]
             failed = self._deliver(mapping, records)
             delivered += len(records)
             for message in messages:
@@ -305,28 +334,6 @@ class Plumbing:
                 else:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return delivered
-
-    def _sqs_record(self, message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": {
-                name: {
-                    "stringValue": value.get("StringValue"),
-                    "binaryValue": value.get("BinaryValue"),
-                    "stringListValues": [],
-                    "binaryListValues": [],
-                    "dataType": value["DataType"],
-                }
-                for name, value in message.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": self.stacks.region,
-        }
 
     # -- Step Functions ---------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""Events as EventBridge delivers them to a target (tests and samples): the shape a rule's queue
-carries in an SQS message body."""
+"""Events on the shared bus: published as an outbox publisher sends them, and as EventBridge
+delivers them to a target (the shape a rule's queue carries in an SQS message body)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,24 @@ import json
 import uuid
 from typing import Any
 
+import boto3
+
+from devtools.template import Stacks
 from shared.events.envelope import Envelope
+
+PUT_EVENTS_ENTRIES = 10  # PutEvents takes 10 entries a call
+
+
+def publish(stacks: Stacks, *envelopes: Envelope) -> None:
+    """On the shared bus, ten a ``PutEvents`` call, as an outbox publisher sends them."""
+    bus = stacks.physical_name("bus", "EventBus")
+    entries = [envelope.to_entry(bus) for envelope in envelopes]
+    events = boto3.client("events")
+    for start in range(0, len(entries), PUT_EVENTS_ENTRIES):
+        batch = entries[start : start + PUT_EVENTS_ENTRIES]
+        response = events.put_events(Entries=batch)
+        if response["FailedEntryCount"]:
+            raise RuntimeError(f"PutEvents refused entries: {response['Entries']}")
 
 
 def eventbridge_event(

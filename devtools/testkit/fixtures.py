@@ -1,5 +1,6 @@
-"""Pytest fixtures for every suite: moto-backed AWS provisioned from the packaged templates, and
-handlers loaded with the environment their template gives them."""
+"""Pytest fixtures for every suite: moto-backed AWS provisioned from the packaged templates,
+handlers loaded with the environment their template gives them, requests to the HTTP APIs, the
+mailbox, and a recorder of the shared bus."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from devtools.emulator import moto_patches
 from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Plumbing
 from devtools.emulator.provision import provision
-from devtools.template import APP_SERVICES, Stacks, package_stage
+from devtools.template import APP_SERVICES, ROOT, Stacks, package_stage
+from devtools.testkit.http import HttpResult, api_routes, http_request
+from devtools.testkit.mailbox import SentEmail, sent_emails, verify_senders
 
 # The SES sender the tests' `prod` packaging names (a stage that deploys must name one).
 PROD_SENDER = "notifications@mail.example.com"
@@ -76,6 +79,50 @@ def lambda_function(
         return lambda event: handler(event, spec.context())
 
     return load
+
+
+@pytest.fixture
+def call_http(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResult]:
+    """``call_http("orders", "GET", "/orders/01J...", user="u1")``: one request through the
+    service's API function as API Gateway sends it (``devtools.testkit.http.http_request`` takes
+    ``body``, ``user``, ``admin``, ``headers``, ``query``), in this test's one execution environment."""
+
+    def call(service: str, method: str, path: str, **request: Any) -> HttpResult:
+        return http_request(
+            lambda_function(service, "api"), api_routes(aws, service), method, path, **request
+        )
+
+    return call
+
+
+@pytest.fixture
+def sample_event() -> Callable[[str, str], dict]:
+    """``sample_event("orders", "get_order")``: ``services/orders/events/get_order.json``, one of the
+    events ``serverless invoke local`` is given."""
+    return lambda service, name: json.loads(
+        (ROOT / "services" / service / "events" / f"{name}.json").read_text()
+    )
+
+
+@pytest.fixture
+def run_sample(
+    aws: Stacks, lambda_function: Callable, sample_event: Callable[[str, str], dict]
+) -> Callable[[str, str, str], Any]:
+    """``run_sample("orders", "api", "get_order")``: that sample event through the function's
+    handler on moto; returns what the handler returned."""
+    return lambda service, function, name: lambda_function(service, function)(sample_event(service, name))
+
+
+@pytest.fixture
+def verified_senders(aws: Stacks, function_specs: dict[str, FunctionSpec]) -> None:
+    """Every function's sender verified in SES, as deploying requires."""
+    verify_senders(function_specs)
+
+
+@pytest.fixture
+def mailbox(aws: Stacks, verified_senders: None) -> Callable[[], list[SentEmail]]:
+    """Every e-mail SES accepted so far (moto's SES backend keeps them)."""
+    return lambda: sent_emails(aws)
 
 
 @dataclass

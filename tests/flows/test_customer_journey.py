@@ -7,44 +7,27 @@ router Lambda, and everything after them is what ``devtools.emulator.plumbing`` 
 
 from __future__ import annotations
 
-import json
+from functools import partial
 
-import boto3
 import pytest
 
-from devtools.emulator.apigw import http_event, jwt_claims
+from devtools.testkit.http import api_routes, http_request
 
 
 @pytest.fixture
-def verified_sender(plumbing):
-    """SES identities are verified outside CloudFormation, once per account, as deploying requires."""
-    sender = plumbing.specs["shop-notifications-dev-deliver"].environment["SENDER_EMAIL"]
-    boto3.client("sesv2").create_email_identity(EmailIdentity=sender)
+def api(plumbing, verified_senders):
+    """``api("orders", "GET", "/users/u1/orders")`` → (status, decoded body), through the function
+    the plumbing delivers to, so a request and the deliveries it causes share one environment."""
 
-
-@pytest.fixture
-def api(plumbing, verified_sender):
-    def call(service: str, method: str, path: str, *, user: str = "u1", body=None, headers=None):
-        event = http_event(
-            method,
-            path,
-            body=json.dumps(body) if body is not None else None,
-            headers=headers,
-            claims=jwt_claims(user),
-        )
-        response = plumbing.invoke(f"shop-{service}-dev-api", event)
-        return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+    def call(service: str, method: str, path: str, **request):
+        invoke = partial(plumbing.invoke, f"shop-{service}-dev-api")
+        result = http_request(invoke, api_routes(plumbing.stacks, service), method, path, **request)
+        return result.status, result.body
 
     return call
 
 
-def sent_emails() -> list:
-    from moto.ses.models import ses_backends
-
-    return ses_backends["123456789012"]["us-east-1"].sent_messages
-
-
-def test_sign_up_order_and_leave(api, plumbing, bus_recorder):
+def test_sign_up_order_and_leave(api, plumbing, bus_recorder, mailbox):
     assert api("users", "POST", "/users", body={"email": "Ann@Example.com", "name": "Ann"})[0] == 201
     plumbing.drain()
 
@@ -72,7 +55,7 @@ def test_sign_up_order_and_leave(api, plumbing, bus_recorder):
     assert status == 200
     assert [n["template"] for n in history["notifications"]] == ["order_confirmed", "welcome"]
     assert all(n["status"] == "sent" for n in history["notifications"])
-    assert [email.destinations["ToAddresses"] for email in sent_emails()] == [["ann@example.com"]] * 2
+    assert [email.to for email in mailbox()] == [["ann@example.com"]] * 2
 
     # The request's correlation id travels in every event the order caused.
     order_events = [
@@ -86,7 +69,7 @@ def test_sign_up_order_and_leave(api, plumbing, bus_recorder):
     plumbing.drain()
     assert api("users", "GET", "/users/u1")[0] == 404
     assert api("orders", "GET", "/users/u1/orders")[1]["profile"] is None
-    assert len(sent_emails()) == 2
+    assert len(mailbox()) == 2
     types = [e["detail-type"] for e in bus_recorder.events()]
     assert types.count("UserCreated") == types.count("UserDeleted") == 1
     assert set(bus_recorder.event_ids().values()) == {1}  # no event published twice
@@ -99,7 +82,7 @@ ONE_BOOK = {
 }
 
 
-def test_a_customer_who_left_signs_up_again_and_orders(api, plumbing):
+def test_a_customer_who_left_signs_up_again_and_orders(api, plumbing, mailbox):
     assert api("users", "POST", "/users", body={"email": "ann@example.com", "name": "Ann"})[0] == 201
     plumbing.drain()
     assert api("users", "DELETE", "/users/u1")[0] == 204
@@ -117,7 +100,7 @@ def test_a_customer_who_left_signs_up_again_and_orders(api, plumbing):
     assert [(o["order_id"], o["status"]) for o in page["orders"]] == [(placed["order_id"], "CONFIRMED")]
     history = api("notifications", "GET", "/users/u1/notifications")[1]["notifications"]
     assert [n["template"] for n in history] == ["order_confirmed", "welcome", "welcome"]
-    assert [email.destinations["ToAddresses"] for email in sent_emails()] == [
+    assert [email.to for email in mailbox()] == [
         ["ann@example.com"],
         ["ann@new.example"],
         ["ann@new.example"],

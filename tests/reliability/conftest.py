@@ -1,6 +1,6 @@
 """Fixtures of the reliability tests: faults under every boto3 client, the publishers without real
-backoff waits, the HTTP API functions, a local AWS endpoint and the redrive command against it (the
-bus recorder is ``bus_recorder``, for every suite)."""
+backoff waits, a local AWS endpoint and the redrive command against it (the HTTP API functions,
+``call_http``, and the bus recorder, ``bus_recorder``, are the test kit's, for every suite)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import boto3
 import pytest
@@ -17,12 +16,10 @@ from botocore.client import BaseClient
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from devtools.emulator.apigw import routes
 from devtools.emulator.lambda_runtime import FunctionSpec
 from devtools.template import ROOT, Stacks
 from shared.publisher import EventPublisher
 from tests.reliability.faults import AwsFaults
-from tests.reliability.lambdas import HttpResult, http_request
 
 
 @pytest.fixture
@@ -59,20 +56,6 @@ def publisher_waits(
         return waits
 
     return install
-
-
-@pytest.fixture
-def call_http(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResult]:
-    """``call_http("users", "PATCH", "/users/u1", body={...}, user="u1")`` through the service's
-    API function, in this test's one execution environment."""
-    table = routes(aws)
-
-    def call(service: str, method: str, path: str, *, body: Any = None, user: str = "u1") -> HttpResult:
-        return http_request(
-            lambda_function(service, "api"), service, table, method, path, body=body, user=user
-        )
-
-    return call
 
 
 @pytest.fixture

@@ -1,52 +1,12 @@
-"""Calling HTTP API functions the way API Gateway does, from one execution environment or many."""
+"""HTTP API functions in many execution environments at once, as Lambda runs concurrent requests."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-from devtools.emulator.apigw import Route, http_event, jwt_claims, match
 from devtools.emulator.lambda_runtime import FunctionSpec
-
-Invoke = Callable[[dict], Any]  # an event in, what the handler returned out
-
-
-@dataclass(frozen=True)
-class HttpResult:
-    status: int
-    body: Any  # decoded JSON, None when empty
-
-
-def http_request(
-    invoke: Invoke,
-    service: str,
-    routes: list[Route],
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    user: str = "u1",
-) -> HttpResult:
-    """One request through ``invoke``: the route key and path parameters API Gateway would pick from
-    ``service``'s routes, the JWT authorizer's claims for ``user``."""
-    found = match([route for route in routes if route.service == service], method, path)
-    assert found, f"no {service} route for {method} {path}"
-    route, parameters = found
-    event = http_event(
-        method,
-        path,
-        route_key=route.route_key,
-        path_parameters=parameters or None,
-        body=None if body is None else json.dumps(body),
-        claims=jwt_claims(user),
-    )
-    response = invoke(event)
-    text = response.get("body")
-    return HttpResult(response["statusCode"], json.loads(text) if text else None)
+from devtools.testkit.http import Invoke
 
 
 def execution_environments(spec: FunctionSpec, count: int) -> list[Invoke]:

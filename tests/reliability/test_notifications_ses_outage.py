@@ -8,15 +8,10 @@ from __future__ import annotations
 import boto3
 
 from devtools.ops.redrive import redrive
+from devtools.testkit.eventbridge import publish
 from tests.reliability.consumers import only, record_deliveries
-from tests.reliability.notifications_support import (
-    emails_sent,
-    notifications,
-    order_confirmed,
-    publish,
-    user_created,
-    verify_sender,
-)
+from tests.reliability.events import order_confirmed, user_created
+from tests.reliability.notifications_support import emails_sent, notifications
 from tests.reliability.selective_faults import FailWhen
 
 USERS = [f"u{index}" for index in range(5)]
@@ -31,9 +26,8 @@ def queue_depth(sqs, queue_url: str) -> int:
 
 
 def test_a_mail_ses_refuses_is_dead_lettered_then_redriven_and_sent_exactly_once(
-    aws, plumbing, aws_faults, function_specs
+    aws, plumbing, aws_faults, verified_senders
 ):
-    verify_sender(aws, function_specs)
     only(plumbing, "notifications", "deliver")
     publish(aws, *(user_created(user) for user in USERS))
     plumbing.drain()

@@ -1,12 +1,12 @@
 """20 concurrent ``POST /orders`` from one caller with one ``Idempotency-Key``, each request in its
 own execution environment (as Lambda runs concurrent invocations), in threads against moto.
 
-The rule of Powertools idempotency, which the API uses: the first request to write the key's
-record (a conditional ``PutItem``, status ``INPROGRESS``) places the order; a duplicate arriving
-while it is in flight is refused with 409 "still being placed" (``IdempotencyAlreadyInProgressError``)
-and queues nothing; a duplicate arriving after it completed gets the stored answer, 202 with the
-same order id. The worst interleaving is forced, not hoped for: the winner is held after its key
-record and before it queues the order until every duplicate has been refused.
+The rule of the key's claim, which the API uses: the first request to write the key's claim (a
+conditional ``PutItem`` in the orders table, held by that request until its invocation is over)
+places the order; a duplicate arriving while it is in flight is refused with 409 "still being
+placed" (``KeyInFlight``) and queues nothing; a duplicate arriving after the order was queued gets
+202 with the same order id. The worst interleaving is forced, not hoped for: the winner is held
+after its claim and before it queues the order until every duplicate has been refused.
 """
 
 from __future__ import annotations
@@ -18,22 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 from botocore.exceptions import ClientError
 
-from devtools.emulator.apigw import routes
+from devtools.testkit.http import HttpResult, api_routes, http_request
 from tests.reliability.consumers import only
 from tests.reliability.faults import Call
-from tests.reliability.lambdas import HttpResult, execution_environments, http_request
-from tests.reliability.orders_support import ORDER, create_profiles, orders_of, outbox, with_header
+from tests.reliability.lambdas import execution_environments
+from tests.reliability.orders_support import ORDER, create_profiles, orders_of, outbox
 
 REQUESTS = 20
 KEY = "checkout-42"
 
 
 class FirstHeldInFlight:
-    """Holds the request that won the key's record at its ``SendMessage`` (order not yet queued,
-    record still ``INPROGRESS``) until ``duplicates`` others have been refused that record."""
+    """Holds the request that won the key's claim at its ``SendMessage`` (order not yet queued,
+    the claim still held) until ``duplicates`` others have been refused that claim."""
 
-    def __init__(self, idempotency_table: str, duplicates: int) -> None:
-        self._table = idempotency_table
+    def __init__(self, duplicates: int) -> None:
         self._duplicates = duplicates
         self._lock = threading.Lock()
         self.refused = 0
@@ -43,7 +42,7 @@ class FirstHeldInFlight:
         try:
             return call(params)
         except ClientError as error:
-            if params["TableName"] == self._table and error.response["Error"]["Code"] == (
+            if params["Item"]["PK"]["S"].startswith("IDEMPOTENCY#") and error.response["Error"]["Code"] == (
                 "ConditionalCheckFailedException"
             ):
                 with self._lock:
@@ -63,16 +62,16 @@ def test_20_concurrent_posts_with_one_idempotency_key_place_one_order(
     only(plumbing, "orders", "process-intake")
     create_profiles(aws, plumbing, "u1")
     spec = function_specs["shop-orders-dev-api"]
-    held = FirstHeldInFlight(spec.environment["IDEMPOTENCY_TABLE_NAME"], duplicates=REQUESTS - 1)
+    held = FirstHeldInFlight(duplicates=REQUESTS - 1)
     concurrent_aws_faults.on("PutItem", held.put_item)
     concurrent_aws_faults.on("SendMessage", held.send_message)
-    environments = [
-        with_header(env, "Idempotency-Key", KEY) for env in execution_environments(spec, REQUESTS)
-    ]
-    table = routes(aws)
+    environments = execution_environments(spec, REQUESTS)
+    table = api_routes(aws, "orders")
 
     def post(index: int) -> HttpResult:
-        return http_request(environments[index], "orders", table, "POST", "/orders", body=ORDER, user="u1")
+        return http_request(
+            environments[index], table, "POST", "/orders", body=ORDER, headers={"Idempotency-Key": KEY}
+        )
 
     with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
         results = list(pool.map(post, range(REQUESTS)))

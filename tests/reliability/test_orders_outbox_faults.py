@@ -10,18 +10,19 @@ that reached the bus, compared by event id.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import boto3
 import pytest
 
-from devtools.emulator.apigw import routes
 from devtools.emulator.plumbing import Plumbing
 from devtools.template import Stacks
+from devtools.testkit.http import HttpResult, api_routes, http_request
+from shared.events.envelope import utc_now
 from shared.publisher import MAX_ENTRIES_PER_CALL
 from tests.reliability.consumers import only
 from tests.reliability.faults import FlakyPutEvents, KillAfter, LambdaKilled
-from tests.reliability.lambdas import HttpResult, http_request
-from tests.reliability.orders_support import ORDER, create_profiles, orders_of, outbox, with_header
+from tests.reliability.orders_support import ORDER, create_profiles, orders_of, outbox
 
 PUBLISHER_ATTEMPTS = 5  # shared.publisher.EventPublisher's default max_attempts
 
@@ -140,41 +141,30 @@ def test_a_lambda_killed_after_its_write_still_sends_the_event_once(
     assert set(received.values()) == {1}
 
 
-def expire_in_progress_keys(aws: Stacks) -> None:
-    """Time passes: every ``INPROGRESS`` idempotency record's invocation is over (its in-progress
-    expiry is in the past), as it is once the function's timeout has gone by."""
-    dynamodb = boto3.client("dynamodb")
-    table = aws.physical_name("orders", "IdempotencyTable")
-    for item in dynamodb.scan(TableName=table)["Items"]:
-        if item["status"]["S"] == "INPROGRESS":
-            dynamodb.update_item(
-                TableName=table,
-                Key={"id": item["id"]},
-                UpdateExpression="SET in_progress_expiration = :past",
-                ExpressionAttributeValues={":past": {"N": "0"}},
-            )
-
-
 def test_a_post_killed_after_queueing_its_order_places_one_order_whatever_the_retries(
-    aws, aws_faults, plumbing, lambda_function
+    aws, aws_faults, plumbing, lambda_function, monkeypatch
 ):
     """POST /orders with an Idempotency-Key dies after the order went on the intake queue and
-    before Powertools marked the key done: the key stays ``INPROGRESS`` until the invocation's
-    time is surely over. A retry before that is 409; a retry after it runs again, finds the order
-    its key already names, and queues that order again, which the intake records once: the caller
-    gets the id of the one order recorded, whichever answer it kept."""
+    before it marked the key's order queued: the key stays held by that invocation until its time
+    is surely over. A retry before that is 409; a retry after it takes the key over, finds the order
+    it already names, and queues that order again, which the intake records once: the caller gets
+    the id of the one order recorded, whichever answer it kept."""
     create_profiles(aws, plumbing, "u1")
-    api = with_header(lambda_function("orders", "api"), "Idempotency-Key", "checkout-7")
-    table = routes(aws)
+    api = lambda_function("orders", "api")
+    table = api_routes(aws, "orders")
 
     def post() -> HttpResult:
-        return http_request(api, "orders", table, "POST", "/orders", body=ORDER, user="u1")
+        return http_request(
+            api, table, "POST", "/orders", body=ORDER, headers={"Idempotency-Key": "checkout-7"}
+        )
 
     kill = aws_faults.on("SendMessage", KillAfter())
     with pytest.raises(LambdaKilled):
         post()
     early = post()
-    expire_in_progress_keys(aws)
+    # Time passes: the killed invocation is surely over (Lambda's longest timeout is 15 minutes).
+    later = utc_now() + timedelta(minutes=15)
+    monkeypatch.setattr("orders.handlers.api.utc_now", lambda: later)
     late = post()
     only(plumbing, "orders", "process-intake")
     deliver_all(plumbing)
@@ -190,5 +180,5 @@ def test_a_post_killed_after_queueing_its_order_places_one_order_whatever_the_re
     assert [(e["detail_type"], e["data"]["order_id"]) for e in outbox(aws)] == [
         ("OrderPlaced", order["order_id"]["S"])
     ]
-    read = http_request(api, "orders", table, "GET", f"/orders/{late.body['order_id']}", user="u1")
+    read = http_request(api, table, "GET", f"/orders/{late.body['order_id']}", user="u1")
     assert read.status == 200

@@ -8,15 +8,10 @@ SDK; effects are the calls that reached AWS, counted per user.
 
 from __future__ import annotations
 
+from devtools.testkit.eventbridge import publish
 from tests.reliability.consumers import only, record_deliveries
-from tests.reliability.notifications_support import (
-    emails_sent,
-    notifications,
-    order_confirmed,
-    publish,
-    user_created,
-    verify_sender,
-)
+from tests.reliability.events import order_confirmed, user_created
+from tests.reliability.notifications_support import emails_sent, notifications
 from tests.reliability.orders_support import stored
 from tests.reliability.selective_faults import FailWhen
 
@@ -47,9 +42,8 @@ def test_orders_sync_profiles_retries_only_the_record_that_crashed(aws, plumbing
 
 
 def test_notifications_deliver_retries_only_the_record_that_crashed(
-    aws, plumbing, aws_faults, function_specs
+    aws, plumbing, aws_faults, verified_senders
 ):
-    verify_sender(aws, function_specs)
     only(plumbing, "notifications", "deliver")
     publish(aws, *(user_created(user) for user in USERS))  # profile copies, and a welcome e-mail each
     plumbing.drain()

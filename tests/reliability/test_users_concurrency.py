@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from devtools.emulator.apigw import routes
 from devtools.template import Stacks
 from devtools.testkit.fixtures import item_reader, read_outbox
+from devtools.testkit.http import HttpResult, api_routes, http_request
 from tests.reliability.faults import Rendezvous
-from tests.reliability.lambdas import HttpResult, execution_environments, http_request
+from tests.reliability.lambdas import execution_environments
 
 
 def stored(aws: Stacks, pk: str, sk: str) -> dict | None:
@@ -33,11 +33,11 @@ def concurrently(aws: Stacks, function_specs, requests: list[tuple[str, str, dic
     """Each (method, path, body, user) in its own execution environment, all at once."""
     spec = function_specs["shop-users-dev-api"]
     environments = execution_environments(spec, len(requests))
-    table = routes(aws)
+    table = api_routes(aws, "users")
 
     def send(index: int) -> HttpResult:
         method, path, body, user = requests[index]
-        return http_request(environments[index], "users", table, method, path, body=body, user=user)
+        return http_request(environments[index], table, method, path, body=body, user=user)
 
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
         return list(pool.map(send, range(len(requests))))

@@ -136,7 +136,12 @@ def nothing_written(aws: Stacks) -> None:
     queued = sqs.get_queue_attributes(QueueUrl=aws.ref("orders", "IntakeQueue"), AttributeNames=counts)
     assert sum(int(value) for value in queued["Attributes"].values()) == 0
     assert orders_of(aws, "u1") == []
-    keys = dynamodb.scan(TableName=aws.physical_name("orders", "IdempotencyTable"), Select="COUNT")
+    keys = dynamodb.scan(
+        TableName=aws.physical_name("orders", "OrdersTable"),
+        FilterExpression="begins_with(PK, :key)",
+        ExpressionAttributeValues={":key": {"S": "IDEMPOTENCY#"}},
+        Select="COUNT",
+    )
     assert keys["Count"] == 0
 
 

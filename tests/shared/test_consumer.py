@@ -3,6 +3,7 @@ import json
 import pytest
 
 from devtools.testkit.eventbridge import eventbridge_event
+from devtools.testkit.records import sqs_record
 from shared.consumer import InvalidEvent, UnknownEvent, parse_eventbridge_event, parse_sqs_record
 from shared.events import Envelope
 from shared.events.users import UserCreated, UserDeleted
@@ -14,26 +15,6 @@ def user_created_event() -> dict:
         user_id="u1", email="ada@example.com", name="Ada", version=1, created_at="2026-01-01T00:00:00Z"
     )
     return eventbridge_event(Envelope.wrap(created, correlation_id="corr-42"))
-
-
-def sqs_record(body: str) -> dict:
-    """An SQS record as Lambda delivers it from a queue that an EventBridge rule targets."""
-    return {
-        "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
-        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1545082649183",
-            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-            "ApproximateFirstReceiveTimestamp": "1545082649185",
-        },
-        "messageAttributes": {},
-        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:shop-notifications-dev-events",
-        "awsRegion": "us-east-1",
-    }
 
 
 def test_eventbridge_event_becomes_the_typed_model_and_binds_the_correlation_id():

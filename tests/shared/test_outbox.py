@@ -2,24 +2,13 @@ import json
 
 import boto3
 
+from devtools.testkit.records import stream_records
 from shared.events import Envelope
 from shared.events.users import UserDeleted
 from shared.outbox import outbox_put, publish_stream_batch
 from shared.publisher import EventPublisher
 
 TABLE = "shop-users-dev"
-
-
-def stream_records(table: str) -> list[dict]:
-    """The table's stream records, in the shape Lambda delivers them."""
-    streams = boto3.client("dynamodbstreams")
-    arn = boto3.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
-    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
-    return [
-        json.loads(json.dumps(r, default=lambda d: d.timestamp())) | {"eventSourceARN": arn} for r in records
-    ]
 
 
 def write_with_events(user_ids: list[str]) -> None:

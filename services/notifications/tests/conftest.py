@@ -3,30 +3,27 @@ rule → queue → Lambda chain delivers them, and what the service leaves behin
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
-from moto.ses.models import ses_backends
 
-from devtools.emulator.apigw import http_event, jwt_claims
 from devtools.emulator.lambda_runtime import FunctionSpec
 from devtools.template import Stacks
 from devtools.testkit.eventbridge import eventbridge_event
 from devtools.testkit.fixtures import item_reader
+from devtools.testkit.http import HttpResult
+from devtools.testkit.records import DeadLetter, sqs_record
+from devtools.testkit.records import dead_letters as dead_letters_in
 from shared.events.envelope import Envelope, new_id
 from shared.events.orders import OrderCancelled, OrderConfirmed, OrderFailed
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-LIST_ROUTE = "GET /users/{id}/notifications"
 
 
 class Events:
@@ -92,26 +89,6 @@ def events() -> Events:
     return Events()
 
 
-def sqs_record(body: str, *, receive_count: int = 1) -> dict[str, Any]:
-    """An SQS record as Lambda delivers it from the queue the rules target."""
-    return {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": f"AQEB{uuid.uuid4().hex}",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1772355600000",
-            "SenderId": "AIDAIE6VAXUQU2DKHA7DK",
-            "ApproximateFirstReceiveTimestamp": "1772355600010",
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum, not security
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:shop-notifications-dev-events",
-        "awsRegion": "us-east-1",
-    }
-
-
 def as_body(envelope: Envelope) -> str:
     """The message body a rule puts in the queue: the event as EventBridge delivers it."""
     return json.dumps(eventbridge_event(envelope))
@@ -133,34 +110,10 @@ def deliver_spec(function_specs: dict[str, FunctionSpec]) -> FunctionSpec:
     return function_specs["shop-notifications-dev-deliver"]
 
 
-@dataclass(frozen=True)
-class SentEmail:
-    to: list[str]
-    sender: str
-    subject: str
-    body: str
-
-
 @pytest.fixture
-def ses(aws: Stacks, deliver_spec: FunctionSpec) -> Any:
+def ses(verified_senders: None) -> Any:
     """The SES (v2) endpoint, with the deliver function's sender verified, as deploying requires."""
-    client = boto3.client("sesv2")
-    client.create_email_identity(EmailIdentity=deliver_spec.environment["SENDER_EMAIL"])
-    return client
-
-
-@pytest.fixture
-def mailbox(ses: Any, aws: Stacks) -> Callable[[], list[SentEmail]]:
-    """Every e-mail SES accepted so far (moto's SES backend keeps them)."""
-    backend = ses_backends[aws.account][aws.region]
-
-    def sent() -> list[SentEmail]:
-        return [
-            SentEmail(m.destinations["ToAddresses"], m.source, m.subject, m.body)
-            for m in backend.sent_messages
-        ]
-
-    return sent
+    return boto3.client("sesv2")
 
 
 @pytest.fixture
@@ -190,50 +143,19 @@ def table(aws: Stacks) -> Callable[..., Any]:
     return Table()
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    body: str
-    attributes: dict[str, str]
-
-
 @pytest.fixture
 def dead_letters(aws: Stacks) -> Callable[[], list[DeadLetter]]:
     """Receives (and deletes) whatever waits in the dead-letter queue."""
-    sqs = boto3.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=aws.physical_name("notifications", "EventsDLQ"))["QueueUrl"]
-
-    def receive() -> list[DeadLetter]:
-        found = []
-        while messages := sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        ).get("Messages"):
-            for message in messages:
-                attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
-                found.append(DeadLetter(message["Body"], attributes))
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
-    return receive
+    return lambda: dead_letters_in(aws.ref("notifications", "EventsDLQ"))
 
 
 @pytest.fixture
-def list_notifications(aws: Stacks, lambda_function: Callable) -> Callable[..., tuple[int, Any]]:
+def list_notifications(call_http: Callable[..., HttpResult]) -> Callable[..., tuple[int, Any]]:
     """``list_notifications("u1", query="limit=2", caller="u1")`` → (status, decoded body)."""
-    api = lambda_function("notifications", "api")
 
     def call(user_id: str, *, query: str = "", caller: str | None = None, admin: bool = False):
-        claims = jwt_claims(caller or user_id, groups=("admin",) if admin else ())
         path = f"/users/{user_id}/notifications"
-        response = api(
-            http_event(
-                "GET",
-                path,
-                route_key=LIST_ROUTE,
-                path_parameters={"id": user_id},
-                query=query,
-                claims=claims,
-            )
-        )
-        return response["statusCode"], json.loads(response["body"])
+        result = call_http("notifications", "GET", path, query=query, user=caller or user_id, admin=admin)
+        return result.status, result.body
 
     return call

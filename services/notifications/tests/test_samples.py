@@ -17,19 +17,15 @@ STORY = [
 ]
 
 
-def sample(name: str) -> dict:
-    return json.loads((EVENTS / f"{name}.json").read_text())
-
-
 def test_every_sample_is_in_the_story():
     assert sorted([*STORY, "list_notifications"]) == sorted(path.stem for path in EVENTS.glob("*.json"))
 
 
-def test_the_samples_through_deliver_then_the_api(deliver, lambda_function, mailbox):
+def test_the_samples_through_deliver_then_the_api(deliver, run_sample, sample_event, mailbox):
     for name in STORY:
-        assert deliver(sample(name)) == {"batchItemFailures": []}, name
+        assert deliver(sample_event("notifications", name)) == {"batchItemFailures": []}, name
 
     assert [m.to for m in mailbox()] == [["ann@example.com"]] + [["ann.smith@example.com"]] * 3
-    response = lambda_function("notifications", "api")(sample("list_notifications"))
+    response = run_sample("notifications", "api", "list_notifications")
     assert response["statusCode"] == 200
     assert len(json.loads(response["body"])["notifications"]) == 4

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import boto3
 import pytest
 
-from devtools.emulator.apigw import http_event, jwt_claims, match, routes
 from devtools.emulator.plumbing import Plumbing
 from devtools.template import Stacks
+from devtools.testkit.eventbridge import publish
 from devtools.testkit.fixtures import BusRecorder, item_reader, read_outbox
+from devtools.testkit.http import HttpResult
+from devtools.testkit.records import received_records
 from shared.events.envelope import Envelope
 from shared.events.users import UserCreated, UserDeleted, UserUpdated
 
@@ -29,48 +31,11 @@ ORDER = {
 }
 
 
-@dataclass(frozen=True)
-class HttpResult:
-    status: int
-    headers: dict[str, str]
-    body: Any  # the decoded JSON, None when empty
-
-
 @pytest.fixture
-def call_api(aws: Stacks, lambda_function: Callable) -> Callable[..., HttpResult]:
+def call_api(call_http: Callable[..., HttpResult]) -> Callable[..., HttpResult]:
     """``call_api("GET", "/orders/01J...", user="u1")`` through the real handler; the route key and
     path parameters are the ones API Gateway would pick from the packaged template."""
-    api = lambda_function("orders", "api")
-    orders_routes = [route for route in routes(aws) if route.service == "orders"]
-
-    def call(
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        user: str = "u1",
-        admin: bool = False,
-        headers: dict[str, str] | None = None,
-        query: str = "",
-    ) -> HttpResult:
-        route, parameters = match(orders_routes, method, path)
-        raw = body if body is None or isinstance(body, str | bytes) else json.dumps(body)
-        claims = jwt_claims(user, groups=("admin",) if admin else ())
-        event = http_event(
-            method,
-            path,
-            route_key=route.route_key,
-            path_parameters=parameters,
-            body=raw,
-            headers=headers,
-            query=query,
-            claims=claims,
-        )
-        response = api(event)
-        text = response.get("body")
-        return HttpResult(response["statusCode"], response["headers"], json.loads(text) if text else None)
-
-    return call
+    return partial(call_http, "orders")
 
 
 @pytest.fixture
@@ -89,12 +54,9 @@ def place(call_api) -> Callable[..., str]:
 def publish_user_event(aws: Stacks) -> Callable[..., Envelope]:
     """Publish a users-service event on the shared bus, as the users service's outbox does: the
     events after a ``created`` carry its time as their profile's life (``life=`` sets another)."""
-    events = boto3.client("events")
-    bus = aws.physical_name("bus", "EventBus")
-
     lives: dict[str, datetime] = {}  # each user's profile's creation time, as the users service keeps it
 
-    def publish(kind: str, user_id: str, version: int = 1, **fields: Any) -> Envelope:
+    def publish_event(kind: str, user_id: str, version: int = 1, **fields: Any) -> Envelope:
         now = datetime.now(UTC)
         if kind == "created":
             lives[user_id] = now
@@ -113,11 +75,10 @@ def publish_user_event(aws: Stacks) -> Callable[..., Envelope]:
             "deleted": lambda: UserDeleted(user_id=user_id, deleted_at=now, created_at=life),
         }[kind]()
         envelope = Envelope.wrap(data, correlation_id=f"corr-{kind}-{user_id}")
-        response = events.put_events(Entries=[envelope.to_entry(bus)])
-        assert response["FailedEntryCount"] == 0
+        publish(aws, envelope)
         return envelope
 
-    return publish
+    return publish_event
 
 
 @pytest.fixture
@@ -159,28 +120,7 @@ def intake_messages(aws: Stacks) -> Callable[[], list[dict[str, Any]]]:
 def sqs_records(aws: Stacks) -> Callable[[str], list[dict[str, Any]]]:
     """``sqs_records("IntakeQueue")``: receive what waits in one of the service's queues, as the
     records Lambda's event source mapping hands to the function (the messages stay in flight)."""
-    sqs = boto3.client("sqs")
-
-    def receive(queue: str) -> list[dict[str, Any]]:
-        messages = sqs.receive_message(
-            QueueUrl=aws.ref("orders", queue), MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
-        ).get("Messages", [])
-        return [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": aws.arn("orders", queue),
-                "awsRegion": aws.region,
-            }
-            for message in messages
-        ]
-
-    return receive
+    return lambda queue: received_records(aws.ref("orders", queue), aws.arn("orders", queue), aws.region)
 
 
 @pytest.fixture

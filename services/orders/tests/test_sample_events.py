@@ -4,24 +4,16 @@ function and route has one)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from functools import partial
 
 import pytest
 
 from orders.domain.model import OrderNotPending
 from orders.domain.ports import PaymentDeclined
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
 
-
-def sample(name: str) -> dict:
-    return json.loads((EVENTS / f"{name}.json").read_text())
-
-
-def test_the_samples_run_through_their_handlers(aws, lambda_function):
-    def run(function: str, event: str):
-        return lambda_function("orders", function)(sample(event))
+def test_the_samples_run_through_their_handlers(run_sample):
+    run = partial(run_sample, "orders")
 
     assert run("sync-profiles", "sync_profiles") == {"batchItemFailures": []}
     assert run("process-intake", "process_intake") == {"batchItemFailures": []}

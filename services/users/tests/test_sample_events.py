@@ -5,18 +5,11 @@ function and route has one)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+from functools import partial
 
 
-def sample(name: str) -> dict:
-    return json.loads((EVENTS / f"{name}.json").read_text())
-
-
-def test_the_samples_run_through_their_handlers(aws, lambda_function):
-    def run(function: str, event: str):
-        return lambda_function("users", function)(sample(event))
+def test_the_samples_run_through_their_handlers(run_sample):
+    run = partial(run_sample, "users")
 
     assert run("api", "create_user")["statusCode"] == 201
     assert json.loads(run("api", "get_user")["body"])["email"] == "ann@example.com"

@@ -55,14 +55,6 @@ class PlaceOrderRequest(RequestBody):
         return [OrderLine(**line.model_dump()) for line in self.items]
 
 
-class KeyedPlaceOrder(BaseModel):
-    """What the idempotency layer hashes: the key per caller; the order is checked against a replay."""
-
-    user_id: str
-    idempotency_key: str
-    order: PlaceOrderRequest
-
-
 class PlacedOrder(BaseModel):
     order_id: str = Field(pattern=ORDER_ID_PATTERN)
     status: Literal[OrderStatus.PENDING] = OrderStatus.PENDING

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from orders.domain.model import IDEMPOTENCY_WINDOW_SECONDS
 from shared.settings import Settings
 
 
@@ -12,8 +11,6 @@ class OrdersSettings(Settings):
 
 class ApiSettings(OrdersSettings):
     intake_queue_url: str
-    idempotency_table_name: str
-    idempotency_ttl_seconds: int = IDEMPOTENCY_WINDOW_SECONDS  # the intake's window, too
 
 
 class ConsumerSettings(OrdersSettings):

@@ -19,12 +19,13 @@ from botocore.exceptions import ClientError
 
 from orders.domain.model import (
     IDEMPOTENCY_WINDOW_SECONDS,
+    KeyInFlight,
     KeyUsedForAnotherOrder,
     Order,
     OrderNotPending,
     OrderStatus,
 )
-from orders.domain.ports import OrdersPage, Recorded, StatusConflict
+from orders.domain.ports import KeyClaim, OrdersPage, Recorded, StatusConflict
 from orders.settings import OrdersSettings
 from shared.events.envelope import Envelope
 from shared.keys import PROFILE_SK, cancelled_by_condition, condition_failed, user_pk
@@ -104,32 +105,67 @@ class OrdersTable:
             raise
         return Recorded.ADDED
 
-    def claim_key(self, user_id: str, key: str, order_id: str, fingerprint: str, now: datetime) -> str:
-        at = int(now.timestamp())
+    def _key_item_key(self, user_id: str, key: str) -> dict[str, Any]:
+        return {"PK": {"S": f"{KEY_PREFIX}{user_id}#{key}"}, "SK": {"S": KEY_SK}}
+
+    def claim_key(
+        self, user_id: str, key: str, order_id: str, fingerprint: str, *, now: datetime, hold_until: datetime
+    ) -> KeyClaim:
+        at, held_until = int(now.timestamp() * 1000), str(int(hold_until.timestamp() * 1000))
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "PK": {"S": f"{KEY_PREFIX}{user_id}#{key}"},
-                    "SK": {"S": KEY_SK},
+                    **self._key_item_key(user_id, key),
                     "entity": {"S": "IDEMPOTENCY_KEY"},
                     "order_id": {"S": order_id},
                     "fingerprint": {"S": fingerprint},
-                    "expires_at": {"N": str(at + IDEMPOTENCY_WINDOW_SECONDS)},
+                    "held_until": {"N": held_until},
+                    "expires_at": {"N": str(at // 1000 + IDEMPOTENCY_WINDOW_SECONDS)},
                 },
                 # An expired claim is free: TTL deletes items late.
                 ConditionExpression="attribute_not_exists(PK) OR expires_at <= :now",
-                ExpressionAttributeValues={":now": {"N": str(at)}},
+                ExpressionAttributeValues={":now": {"N": str(at // 1000)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
+            return KeyClaim(order_id, queued=False)
         except ClientError as error:
             if not condition_failed(error):
                 raise
             claimed = error.response.get("Item", {})
-            if claimed.get("fingerprint", {}).get("S") != fingerprint:
-                raise KeyUsedForAnotherOrder(key) from None
-            return claimed["order_id"]["S"]
-        return order_id
+        if claimed.get("fingerprint", {}).get("S") != fingerprint:
+            raise KeyUsedForAnotherOrder(key)
+        claim = KeyClaim(claimed["order_id"]["S"], queued="queued" in claimed)
+        if claim.queued:
+            return claim
+        if int(claimed["held_until"]["N"]) > at:
+            raise KeyInFlight(key)
+        try:  # the request holding the key died before its order was surely queued: one retry takes over
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key_item_key(user_id, key),
+                UpdateExpression="SET held_until = :until",
+                ConditionExpression="held_until = :seen",
+                ExpressionAttributeValues={":until": {"N": held_until}, ":seen": claimed["held_until"]},
+            )
+        except ClientError as error:
+            if condition_failed(error):
+                raise KeyInFlight(key) from None
+            raise
+        return claim
+
+    def key_queued(self, user_id: str, key: str, order_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key_item_key(user_id, key),
+                UpdateExpression="SET queued = :true",
+                ConditionExpression="order_id = :order_id",
+                ExpressionAttributeValues={":true": {"BOOL": True}, ":order_id": {"S": order_id}},
+            )
+        except ClientError as error:
+            if not condition_failed(error):  # else the key expired and names another order now
+                raise
 
     def get_order(self, user_id: str, order_id: str) -> Order | None:
         item = self._client.get_item(

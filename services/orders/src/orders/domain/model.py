@@ -14,6 +14,7 @@ from shared.types import Currency, Money
 __all__ = [
     "IDEMPOTENCY_WINDOW_SECONDS",
     "InvalidTransition",
+    "KeyInFlight",
     "NewOrder",
     "NoProfile",
     "Order",
@@ -63,6 +64,10 @@ class NoProfile(Exception):
 
 class KeyUsedForAnotherOrder(Exception):
     """The caller's Idempotency-Key names, within its window, an order with other contents."""
+
+
+class KeyInFlight(Exception):
+    """Another request holding the caller's Idempotency-Key may still be queueing its order."""
 
 
 class StatusEntry(BaseModel):

@@ -22,26 +22,25 @@ def accept_order(
     *,
     correlation_id: str,
     now: datetime,
+    hold_until: datetime,
     orders: OrderRepository,
     profiles: ProfileCopies,
     intake: IntakeQueue,
     idempotency_key: str | None = None,
-) -> NewOrder:
-    """Check the user may order and queue the order; it is recorded asynchronously.
+) -> str:
+    """Check the user may order and queue the order; it is recorded asynchronously. Returns its id.
 
-    With an Idempotency-Key the order is named before it is queued: when the API runs again for the
-    same key (its first invocation died before Powertools marked the key done), it queues the same
-    order again, which the intake records once, and answers with the id the caller may already hold.
+    With an Idempotency-Key the order is named before it is queued (the key's claim), so every
+    answer for the key names one order: a replay once it is queued answers its id and queues
+    nothing; a replay while the first request may still be queueing it is ``KeyInFlight``; a
+    retry after the first one died (past its ``hold_until``: the end of its invocation) queues that
+    same order again, which the intake records once (its id is the order's key).
     """
     profile = profiles.get(user_id)
     if profile is None or not profile.is_active:
         raise NoProfile(user_id)
-    order_id = new_id()
-    if idempotency_key is not None:
-        fingerprint = order_fingerprint(items, currency, payment_token)
-        order_id = orders.claim_key(user_id, idempotency_key, order_id, fingerprint, now)
     new = NewOrder(
-        order_id=order_id,
+        order_id=new_id(),
         user_id=user_id,
         items=items,
         currency=currency,
@@ -49,8 +48,17 @@ def accept_order(
         correlation_id=correlation_id,
         placed_at=now,
     )
-    intake.send(new)
-    return new
+    if idempotency_key is None:
+        intake.send(new)
+        return new.order_id
+    fingerprint = order_fingerprint(items, currency, payment_token)
+    claim = orders.claim_key(
+        user_id, idempotency_key, new.order_id, fingerprint, now=now, hold_until=hold_until
+    )
+    if not claim.queued:
+        intake.send(new.model_copy(update={"order_id": claim.order_id}))
+        orders.key_queued(user_id, idempotency_key, claim.order_id)
+    return claim.order_id
 
 
 def record_order(new: NewOrder, *, now: datetime, orders: OrderRepository) -> Recorded:

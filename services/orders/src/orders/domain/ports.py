@@ -25,6 +25,14 @@ class Recorded(StrEnum):
 
 
 @dataclass(frozen=True)
+class KeyClaim:
+    """What an Idempotency-Key names: its order, and whether that order is surely queued."""
+
+    order_id: str
+    queued: bool
+
+
+@dataclass(frozen=True)
 class OrdersPage:
     profile: ProfileCopy | None  # only on the first page (the one asked for without a cursor)
     orders: list[Order]
@@ -36,10 +44,17 @@ class OrderRepository(Protocol):
         """Write a new order and its event, once (else ``ALREADY_RECORDED``); with
         ``while_profile_active``, only while the user's profile copy is active (else ``USER_GONE``)."""
 
-    def claim_key(self, user_id: str, key: str, order_id: str, fingerprint: str, now: datetime) -> str:
-        """Let the caller's ``key`` name ``order_id`` for its window, unless it names an order
-        already: returns the order id it names. Raises ``KeyUsedForAnotherOrder`` when that order's
-        ``fingerprint`` differs."""
+    def claim_key(
+        self, user_id: str, key: str, order_id: str, fingerprint: str, *, now: datetime, hold_until: datetime
+    ) -> KeyClaim:
+        """Let the caller's ``key`` name ``order_id`` for its window, held by this request until
+        ``hold_until``, unless it names an order already: returns the order it names. Raises
+        ``KeyUsedForAnotherOrder`` when that order's ``fingerprint`` differs, ``KeyInFlight`` while
+        the request holding it may still queue the order; once that one's hold is over (it died),
+        the key is held by this request instead, and only by one."""
+
+    def key_queued(self, user_id: str, key: str, order_id: str) -> None:
+        """Record that the order the caller's ``key`` names is queued: a replay only reads it."""
 
     def get_order(self, user_id: str, order_id: str) -> Order | None: ...
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from orders.adapters.intake_queue import SqsIntakeQueue
 from orders.adapters.orders_table import OrdersTable
 from orders.domain import cancelling, placing, reading
 from orders.domain.model import (
     InvalidTransition,
+    KeyInFlight,
     KeyUsedForAnotherOrder,
     NoProfile,
     OrderNotFound,
@@ -30,7 +23,6 @@ from orders.domain.ports import StatusConflict
 from orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     ORDER_ID_PATTERN,
-    KeyedPlaceOrder,
     OrdersPageView,
     OrderView,
     PlacedOrder,
@@ -57,14 +49,6 @@ dynamodb = boto3.client("dynamodb", region_name=settings.aws_region)
 orders = OrdersTable(dynamodb, settings.table_name)
 profiles = DynamoProfileCopy(dynamodb, settings.table_name)
 intake = SqsIntakeQueue(boto3.client("sqs", region_name=settings.aws_region), settings.intake_queue_url)
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[user_id, idempotency_key]",
-    payload_validation_jmespath="order",
-    expires_after_seconds=settings.idempotency_ttl_seconds,
-)
-idempotency_store = DynamoDBPersistenceLayer(
-    table_name=settings.idempotency_table_name, boto3_client=dynamodb
-)
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)]
@@ -73,35 +57,6 @@ ORDER_EXAMPLE = {
     "currency": "EUR",
     "payment_token": "tok_ok",
 }
-
-
-def _accept(user_id: str, request: PlaceOrderRequest, idempotency_key: str | None = None) -> PlacedOrder:
-    order = placing.accept_order(
-        user_id,
-        request.lines(),
-        request.currency,
-        request.payment_token,
-        correlation_id=app.context["correlation_id"],
-        now=utc_now(),
-        orders=orders,
-        profiles=profiles,
-        intake=intake,
-        idempotency_key=idempotency_key,
-    )
-    metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
-    return PlacedOrder(order_id=order.order_id)
-
-
-# A fixed key prefix: by default Powertools prefixes the key with the function's and the Python
-# module's names, so a deploy that renames either would let a retry place a second order.
-@idempotent_function(
-    data_keyword_argument="keyed",
-    persistence_store=idempotency_store,
-    config=idempotency,
-    key_prefix="place_order",
-)
-def _accept_once(keyed: KeyedPlaceOrder) -> dict:
-    return _accept(keyed.user_id, keyed.order, keyed.idempotency_key).model_dump(mode="json")
 
 
 NO_CALLER = {"description": "The token names no user (no `sub`)"}
@@ -129,13 +84,23 @@ def place_order(
     body: Annotated[PlaceOrderRequest, Body(openapi_examples={"two books": {"value": ORDER_EXAMPLE}})],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[PlacedOrder]:
-    caller = caller_of(app)
-    if idempotency_key is None:
-        placed = _accept(caller.user_id, body)
-    else:
-        idempotency.register_lambda_context(app.lambda_context)
-        keyed = KeyedPlaceOrder(user_id=caller.user_id, idempotency_key=idempotency_key, order=body)
-        placed = PlacedOrder.model_validate(_accept_once(keyed=keyed))
+    now = utc_now()
+    order_id = placing.accept_order(
+        caller_of(app).user_id,
+        body.lines(),
+        body.currency,
+        body.payment_token,
+        correlation_id=app.context["correlation_id"],
+        now=now,
+        # This invocation holds the key until it surely ended: a retry after that completes the order.
+        hold_until=now + timedelta(milliseconds=app.lambda_context.get_remaining_time_in_millis()),
+        orders=orders,
+        profiles=profiles,
+        intake=intake,
+        idempotency_key=idempotency_key,
+    )
+    metrics.add_metric(name="OrdersAccepted", unit="Count", value=1)
+    placed = PlacedOrder(order_id=order_id)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=placed)
 
 
@@ -212,14 +177,13 @@ def _status_changed(error: StatusConflict) -> Response:
     raise ConflictError("Order changed while it was being updated; read it again")
 
 
-# Powertools' record refuses a reuse while it lasts; the key's claim in the orders table after.
-@app.exception_handler([IdempotencyValidationError, KeyUsedForAnotherOrder])
-def _key_reused(error: Exception) -> Response:
+@app.exception_handler(KeyUsedForAnotherOrder)
+def _key_reused(error: KeyUsedForAnotherOrder) -> Response:
     raise ConflictError("This Idempotency-Key was already used with a different order")
 
 
-@app.exception_handler(IdempotencyAlreadyInProgressError)
-def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
+@app.exception_handler(KeyInFlight)
+def _key_in_progress(error: KeyInFlight) -> Response:
     raise ConflictError("An order with this Idempotency-Key is still being placed")
 
 
