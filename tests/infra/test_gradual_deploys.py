@@ -81,7 +81,11 @@ def test_in_prod_every_invoked_function_shifts_through_codedeploy(prod_stacks, s
             "DeploymentOption": "WITH_TRAFFIC_CONTROL",
         }
         assert group["AutoRollbackConfiguration"]["Enabled"] is True
-        assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+        assert set(group["AutoRollbackConfiguration"]["Events"]) == {
+            "DEPLOYMENT_FAILURE",
+            "DEPLOYMENT_STOP_ON_ALARM",
+            "DEPLOYMENT_STOP_ON_REQUEST",  # a stopped deployment goes back too (docs/deploying.md)
+        }
         assert group["AlarmConfiguration"]["Enabled"] is True
         alarms = [_alarm(template, entry["Name"]) for entry in group["AlarmConfiguration"]["Alarms"]]
         assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms)
