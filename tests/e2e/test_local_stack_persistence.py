@@ -5,6 +5,7 @@ moved aside and the stack starts empty, saying so."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from devtools.local.persistence import SNAPSHOT_FILE
+from devtools.template import ROOT
 from tests.e2e.local_stack import LocalStack, kill, running, start, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -123,6 +125,17 @@ def test_fresh_starts_empty(tmp_path: Path) -> None:
     with running(tmp_path, LOCAL_STACK_FRESH="1") as fresh:
         assert fresh.request("GET", "/users/bob", token=token).status == 404
         assert "Data       empty (FRESH=1)" in fresh.log_text()[earlier_log:]
+
+
+def test_make_dev_fresh_reaches_the_stack() -> None:
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "dev", "FRESH=1"],  # noqa: S607 - the repository's own Makefile
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert dry_run.stdout.splitlines()[-1] == "LOCAL_STACK_FRESH=1 .venv/bin/python -m devtools.local.stack"
 
 
 def test_a_snapshot_that_does_not_load_is_moved_aside_and_the_stack_starts_empty(tmp_path: Path) -> None:
