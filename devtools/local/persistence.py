@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import moto
-from moto.core.base_backend import BackendDict
+from moto.core.base_backend import BackendDict, backend_lock
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend.execution import Execution, SyncExecution
 
@@ -131,13 +131,12 @@ def _execution(execution: Execution) -> tuple:
     return execution.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
 
 
-# Locks and conditions become new ones (moto's SQS queues hold a ``threading.Condition``, finished
-# executions the locks of their worker); a running execution becomes an ``InterruptedExecution``.
+# Locks become new ones, released (moto's SQS queues hold a ``threading.Condition`` over an RLock,
+# finished executions the locks of their worker); a running execution becomes an
+# ``InterruptedExecution``.
 _DISPATCH = copyreg.dispatch_table.copy() | {
-    threading.Condition: lambda _: (threading.Condition, ()),
     type(threading.Lock()): lambda _: (threading.Lock, ()),
     type(threading.RLock()): lambda _: (threading.RLock, ()),
-    threading.Event: lambda _: (threading.Event, ()),
     Execution: _execution,
     SyncExecution: _execution,
 }
@@ -203,9 +202,12 @@ class Snapshots:
             log.warning("could not restore %s (%s): moved to %s; starting empty", self.path, error, aside)
             return None
         interrupted = _take_interrupted(payload["backends"])
-        for key, live in _backend_dicts().items():
-            live.clear()
-            live.update(payload["backends"].get(key, {}))
+        with backend_lock:
+            for key, live in _backend_dicts().items():
+                live.clear()
+                live.update(payload["backends"].get(key, {}))
+                if live not in BackendDict._instances:  # so that moto's reset empties it, as its own
+                    BackendDict._instances.append(live)
         self._saved = (self.tracker.changes, payload["plumbing"])
         return Restored(datetime.fromisoformat(header["saved_at"]), payload["plumbing"], interrupted)
 

@@ -1,6 +1,7 @@
-"""The local stack keeps its data across Ctrl-C, SIGTERM and a new start, in its state directory;
-``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``) starts empty, and a snapshot that does not load is
-moved aside and the stack starts empty, saying so."""
+"""The local stack keeps its data across Ctrl-C, SIGTERM and a new start, in its state directory,
+and starts again the executions a stop interrupted; ``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``)
+starts empty, and a snapshot that does not load is moved aside and the stack starts empty, saying
+so."""
 
 from __future__ import annotations
 
@@ -35,11 +36,11 @@ def _create_user(stack: LocalStack, user: str) -> str:
     return token
 
 
-def _place_order(stack: LocalStack, token: str) -> str:
+def _place_order(stack: LocalStack, token: str, payment: str = "tok_ok") -> str:
     """An order placed (the first attempts may meet a 409 until the profile copy reaches orders)."""
 
     def placed() -> Any:
-        reply = stack.request("POST", "/orders", token=token, body=ORDER)
+        reply = stack.request("POST", "/orders", token=token, body=ORDER | {"payment_token": payment})
         assert reply.status in (202, 409), reply.body
         return reply.body["order_id"] if reply.status == 202 else None
 
@@ -76,8 +77,7 @@ def _stop(stack: LocalStack, signum: int) -> float:
     return time.monotonic() - sent
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_users_orders_and_the_event_flow_survive_a_restart(tmp_path: Path, signum: int) -> None:
+def test_users_orders_and_the_event_flow_survive_ctrl_c_and_a_restart(tmp_path: Path) -> None:
     first = start(tmp_path)
     try:
         token = _create_user(first, "ann")
@@ -85,7 +85,7 @@ def test_users_orders_and_the_event_flow_survive_a_restart(tmp_path: Path, signu
         _confirmed(first, token, order_id)
         notifications_before = _notified(first, token, "ann", order_id)
     finally:
-        stopped = _stop(first, signum)
+        stopped = _stop(first, signal.SIGINT)
     assert stopped < STOP_WITHIN, first.log_text()[-3000:]
     assert first.process.returncode == 0, first.log_text()[-3000:]
     assert (tmp_path / SNAPSHOT_FILE).exists()
@@ -115,6 +115,28 @@ def test_users_orders_and_the_event_flow_survive_a_restart(tmp_path: Path, signu
         log = again.log_text()[earlier_log:]
         assert "shop.users UserCreated" not in log
         assert log.count("shop.orders OrderPlaced") == 1
+
+
+def test_an_execution_running_at_a_sigterm_is_started_again_and_completes(tmp_path: Path) -> None:
+    first = start(tmp_path)
+    try:
+        token = _create_user(first, "dee")
+        # tok_flaky fails twice before it is charged; the state machine waits between attempts.
+        order_id = _place_order(first, token, payment="tok_flaky")
+        wait_until(
+            lambda: "provider timeout on attempt 1" in first.log_text(), 60, "a first attempt to fail", 0.05
+        )
+    finally:
+        stopped = _stop(first, signal.SIGTERM)  # while the execution waits to retry
+    assert stopped < STOP_WITHIN, first.log_text()[-3000:]
+    assert first.process.returncode == 0, first.log_text()[-3000:]
+    earlier_log = len(first.log_text())
+
+    with running(tmp_path) as again:
+        restarted = f"execution {order_id} of shop-orders-dev-fulfilment was running at the last stop"
+        assert restarted in again.log_text()[earlier_log:]
+        assert again.request("GET", "/users/dee", token=token).status == 200
+        _confirmed(again, token, order_id)
 
 
 def test_fresh_starts_empty(tmp_path: Path) -> None:
