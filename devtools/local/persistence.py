@@ -149,7 +149,7 @@ def _pickled(payload: Any) -> bytes:
         pickler.dispatch_table = _DISPATCH
         try:
             pickler.dump(payload)
-        except RuntimeError:  # "... changed size during iteration": a ReceiveMessage ran alongside
+        except RuntimeError:  # "changed size during iteration": a ReceiveMessage or an execution ran beside
             if attempt == _ATTEMPTS:
                 raise
             continue
