@@ -19,9 +19,10 @@ from devtools.emulator.plumbing import MOTO_CONFIG
 from devtools.local import aws_endpoint
 from devtools.local.persistence import SNAPSHOT_FILE, ChangeTracker, InterruptedExecution, Snapshots
 from devtools.template import Stacks
+from tests.devtools.test_moto_patches import TABLE, _create_table, _stream_records
 from tests.e2e.local_stack import free_port, wait_until
 
-TABLE, QUEUE = "kept", "kept-queue"
+QUEUE = "kept-queue"
 ROLE = "arn:aws:iam::123456789012:role/states"
 PLUMBING = {"stream_positions": [["consumer", "shardId-1", "1100000000017454423009"]]}
 
@@ -44,25 +45,6 @@ def _snapshots(tmp_path: Path, tracker: ChangeTracker) -> Snapshots:
     return Snapshots(tmp_path / SNAPSHOT_FILE, tracker, lambda: PLUMBING)
 
 
-def _create_table(dynamodb: Any) -> str:
-    dynamodb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    return dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-
-
-def _stream_records(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
-    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    return streams.get_records(ShardIterator=iterator)["Records"]
-
-
 def _item(dynamodb: Any, pk: str) -> dict[str, Any] | None:
     return dynamodb.get_item(TableName=TABLE, Key={"PK": {"S": pk}}).get("Item")
 
@@ -70,7 +52,8 @@ def _item(dynamodb: Any, pk: str) -> dict[str, Any] | None:
 def test_a_restart_gets_the_items_stream_records_messages_and_plumbing_back(aws, tmp_path: Path) -> None:
     client, tracker = aws
     dynamodb, streams, sqs = client("dynamodb"), client("dynamodbstreams"), client("sqs")
-    stream_arn = _create_table(dynamodb)
+    _create_table(dynamodb)
+    stream_arn = dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
     dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": "a"}, "n": {"N": "1"}})
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     sqs.send_message(QueueUrl=queue_url, MessageBody="waiting")
