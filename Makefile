@@ -62,8 +62,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-dev: install package ## Run the whole system locally (no AWS account, no Docker); API_PORT, AWS_PORT
-	$(BIN)/python -m devtools.local.stack
+# The data is kept in .local-stack/ across restarts; FRESH=1 starts empty.
+dev: install package ## Run the whole system locally (no AWS account, no Docker); API_PORT, AWS_PORT, FRESH=1
+	LOCAL_STACK_FRESH=$(FRESH) $(BIN)/python -m devtools.local.stack
 
 .PHONY: token
 token: ## Print a JWT the local stack accepts: make token USER=<id> [GROUPS=admin]

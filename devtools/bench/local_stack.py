@@ -264,7 +264,7 @@ def _start_times(repeat: int, scratch: Path) -> Table:
         ):
             floor.append(_until(lambda port=port: _status(f"http://{HOST}:{port}/health") == 200, 30))
         endpoints = Endpoints(_free_port(), _free_port())
-        env = dict(os.environ) | {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
+        env = _stack_environment(endpoints, scratch)
         with _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log"):
             stack.append(_until(lambda e=endpoints: _status(f"{e.api}/health") == 200, 120))
     base, timed = Timings(tuple(floor)), Timings(tuple(stack))
@@ -373,11 +373,22 @@ def _welcome_latency(table: Table, api: str, stacks: Stacks, key: SigningKey, re
     )
 
 
+def _stack_environment(endpoints: Endpoints, scratch: Path) -> dict[str, str]:
+    """``make dev``'s environment on ``endpoints``, with a state directory of its own: the bench
+    neither starts from, nor adds to, the data a developer's stack keeps in ``.local-stack/``."""
+    ports = {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
+    return dict(os.environ) | ports | {"LOCAL_STACK_DIR": str(_state_dir(scratch))}
+
+
+def _state_dir(scratch: Path) -> Path:
+    return scratch / "local-stack"
+
+
 @contextmanager
 def _stack(scratch: Path) -> Iterator[Endpoints]:
     """``make dev`` on free ports, until it stops answering."""
     endpoints = Endpoints(_free_port(), _free_port())
-    env = dict(os.environ) | {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
+    env = _stack_environment(endpoints, scratch)
     with _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log"):
         _until(lambda: _status(f"{endpoints.api}/health") == 200, 120)
         yield endpoints
@@ -397,7 +408,7 @@ def _trivial_comparison(table: Table, repeat: int, scratch: Path) -> None:
 def _users_comparison(table: Table, endpoints: Endpoints, repeat: int, scratch: Path) -> None:
     """GET /users/{id} of one user, through the stack's gateway and through serverless-offline
     running the users API handler against the stack's moto."""
-    stacks, key, user = Stacks(), SigningKey.load_or_create(), new_id()
+    stacks, key, user = Stacks(), SigningKey.load_or_create(_state_dir(scratch)), new_id()
     headers = {"Authorization": f"Bearer {token_for(stacks, key, user)}"}
     body = {"email": f"{user.lower()}@example.com", "name": "Bench"}
     if _status(f"{endpoints.api}/users", method="POST", body=body, headers=headers | JSON) != 201:
@@ -426,9 +437,9 @@ def _users_comparison(table: Table, endpoints: Endpoints, repeat: int, scratch: 
         _compare(table, "GET /users/{id}", servers, repeat, None)
 
 
-def _clients(table: Table, endpoints: Endpoints, repeat: int) -> None:
+def _clients(table: Table, endpoints: Endpoints, repeat: int, key: SigningKey) -> None:
     """GET /users/{id} through the stack from 1 and from 25 clients at once."""
-    stacks, key, user = Stacks(), SigningKey.load_or_create(), new_id()
+    stacks, user = Stacks(), new_id()
     headers = {"Authorization": f"Bearer {token_for(stacks, key, user)}"}
     body = {"email": f"{user.lower()}@example.com", "name": "Bench"}
     if _status(f"{endpoints.api}/users", method="POST", body=body, headers=headers | JSON) != 201:
@@ -495,8 +506,9 @@ def run(repeat: int) -> list[Table]:
         else:
             _trivial_comparison(load, repeat, scratch)
         with _stack(scratch) as endpoints:
-            _welcome_latency(flow, endpoints.api, Stacks(), SigningKey.load_or_create(), repeat)
-            _clients(concurrency, endpoints, repeat)
+            key = SigningKey.load_or_create(_state_dir(scratch))  # the one that stack trusts
+            _welcome_latency(flow, endpoints.api, Stacks(), key, repeat)
+            _clients(concurrency, endpoints, repeat, key)
             if OFFLINE_PLUGIN.exists():
                 _users_comparison(load, endpoints, repeat, scratch)
     return [start, load, flow, concurrency]

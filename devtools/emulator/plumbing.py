@@ -180,6 +180,17 @@ class Plumbing:
     def client(self, name: str) -> Any:
         return self.session.client(name, region_name=self.stacks.region, endpoint_url=self.endpoint_url)
 
+    def checkpoint(self) -> dict[str, Any]:
+        """Where each consumer is in each stream: what a restart resumes from (``resume``). Safe to
+        call beside a round of ``pump``: the positions are copied in one step."""
+        positions = list(self._positions.items())
+        return {"stream_positions": sorted([consumer, shard, done] for (consumer, shard), done in positions)}
+
+    def resume(self, checkpoint: dict[str, Any]) -> None:
+        self._positions.update(
+            {(consumer, shard): done for consumer, shard, done in checkpoint["stream_positions"]}
+        )
+
     # -- invoking ---------------------------------------------------------------------------------
 
     def handler(self, function_name: str) -> Callable:

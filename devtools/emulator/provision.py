@@ -5,17 +5,30 @@ Only the resources a request or an event touches are created: DynamoDB tables (k
 streams, TTL), SQS queues (with their redrive policies), event buses, rules with their patterns
 and non-Lambda targets, and state machines. IAM, logs, API Gateway and Lambda itself are not
 emulated here; the local stack and the tests invoke the handlers in process.
+
+Provisioning an endpoint that already holds them (the local stack restored from a snapshot) keeps
+their data and applies what the templates changed since, where that can be done in place, as a
+stack update would: a table's new or removed global secondary indexes, its stream and its TTL; a
+queue's attributes; a rule's pattern and targets; a state machine's definition. A table whose key
+schema changed cannot be updated in place: it is left as it is, with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from contextlib import suppress
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from devtools.template import Stacks
 
+log = logging.getLogger("devtools.emulator.provision")
+
 # CloudFormation table properties that the CreateTable API takes under the same name.
 _TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+_QUEUE_EXISTS = ("QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists")
 _RULE_TARGET_KEYS = ("Id", "Arn", "Input", "InputPath", "InputTransformer", "SqsParameters")
 
 
@@ -48,7 +61,9 @@ def provision(stacks: Stacks, session: Any, endpoint_url: str | None = None) -> 
         for props in queues:
             _create_queue(sqs, props)
         for props in of_type("AWS::Events::EventBus"):
-            events.create_event_bus(Name=props["Name"])
+            # A bus has nothing the templates set but its name.
+            with suppress(events.exceptions.ResourceAlreadyExistsException):
+                events.create_event_bus(Name=props["Name"])
         for logical_id, kind in types.items():
             if kind == "AWS::Events::Rule":
                 _create_rule(events, stacks.physical_name(service, logical_id), resolved[logical_id])
@@ -62,13 +77,53 @@ def _create_table(dynamodb: Any, props: dict[str, Any]) -> None:
     stream = props.get("StreamSpecification")
     if stream:
         request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
-    dynamodb.create_table(**request)
+    try:
+        dynamodb.create_table(**request)
+    except dynamodb.exceptions.ResourceInUseException:
+        _update_table(dynamodb, request)
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
-        dynamodb.update_time_to_live(
-            TableName=props["TableName"],
-            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+        current = dynamodb.describe_time_to_live(TableName=props["TableName"])["TimeToLiveDescription"]
+        if (
+            current.get("TimeToLiveStatus") != "ENABLED"
+            or current.get("AttributeName") != ttl["AttributeName"]
+        ):
+            dynamodb.update_time_to_live(
+                TableName=props["TableName"],
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+
+
+def _update_table(dynamodb: Any, request: dict[str, Any]) -> None:
+    """Bring an existing table to ``request`` (a CreateTable request) without losing its items."""
+    name = request["TableName"]
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    if table["KeySchema"] != request["KeySchema"]:
+        log.warning(
+            "table %s: its key schema changed in the template; kept as it was (FRESH=1 recreates it)",
+            name,
         )
+        return
+    wanted = {index["IndexName"]: index for index in request.get("GlobalSecondaryIndexes", [])}
+    existing = {index["IndexName"]: index for index in table.get("GlobalSecondaryIndexes", [])}
+    for index_name, index in existing.items():
+        if index_name not in wanted or _index_shape(index) != _index_shape(wanted[index_name]):
+            dynamodb.update_table(
+                TableName=name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": index_name}}]
+            )
+    for index_name, index in wanted.items():
+        if index_name not in existing or _index_shape(existing[index_name]) != _index_shape(index):
+            dynamodb.update_table(
+                TableName=name,
+                AttributeDefinitions=request["AttributeDefinitions"],
+                GlobalSecondaryIndexUpdates=[{"Create": index}],
+            )
+    if "StreamSpecification" in request and not table.get("StreamSpecification", {}).get("StreamEnabled"):
+        dynamodb.update_table(TableName=name, StreamSpecification=request["StreamSpecification"])
+
+
+def _index_shape(index: dict[str, Any]) -> tuple:
+    return (index["KeySchema"], index["Projection"])
 
 
 def _create_queue(sqs: Any, props: dict[str, Any]) -> None:
@@ -81,7 +136,14 @@ def _create_queue(sqs: Any, props: dict[str, Any]) -> None:
         elif isinstance(value, bool):
             value = str(value).lower()
         attributes[key] = str(value)
-    sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)
+    try:
+        sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)
+    except ClientError as error:  # it exists with other attributes: the template's win, its messages stay
+        if error.response["Error"]["Code"] not in _QUEUE_EXISTS:
+            raise
+        queue_url = sqs.get_queue_url(QueueName=props["QueueName"])["QueueUrl"]
+        attributes.pop("FifoQueue", None)  # fixed at creation
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
 
 
 def _create_rule(events: Any, name: str, props: dict[str, Any]) -> None:
@@ -108,4 +170,10 @@ def _create_state_machine(states: Any, name: str, props: dict[str, Any]) -> None
     definition = props.get("DefinitionString") or json.dumps(props["Definition"])
     for key, value in (props.get("DefinitionSubstitutions") or {}).items():
         definition = definition.replace("${" + key + "}", str(value))
-    states.create_state_machine(name=name, definition=definition, roleArn=props["RoleArn"])
+    # An existing state machine of that name is returned as it is (its executions kept): update it.
+    arn = states.create_state_machine(name=name, definition=definition, roleArn=props["RoleArn"])[
+        "stateMachineArn"
+    ]
+    current = states.describe_state_machine(stateMachineArn=arn)
+    if (current["definition"], current["roleArn"]) != (definition, props["RoleArn"]):
+        states.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=props["RoleArn"])

@@ -28,19 +28,24 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from devtools.emulator import moto_patches
+from devtools.local.persistence import ChangeTracker
 from devtools.template import Stacks
 
 _NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 
 
-def start(stacks: Stacks, host: str, port: int, moto_config: dict[str, Any]) -> BaseWSGIServer:
-    """Serve in a daemon thread, under ``moto_config``.
+def start(
+    stacks: Stacks, host: str, port: int, moto_config: dict[str, Any], changes: ChangeTracker | None = None
+) -> BaseWSGIServer:
+    """Serve in a daemon thread, under ``moto_config``; ``changes`` counts (and runs one at a time)
+    the requests that may change data, for the snapshots of ``devtools.local.persistence``.
 
     What moto's ``ThreadedMotoServer`` does, but binding the port in the caller's thread, so that
     a port in use raises ``OSError`` here instead of hanging.
     """
     moto_patches.apply()
-    app = TemplateStacks(OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app)), stacks)
+    moto_app: Callable = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    app = TemplateStacks(changes.wrap(moto_app) if changes else moto_app, stacks)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="aws-endpoint", daemon=True).start()
     request = urllib.request.Request(

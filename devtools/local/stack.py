@@ -7,6 +7,8 @@
 - The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the real handlers, and
   moto's Step Functions tasks routed to them; the bus tap (``devtools.local.bus_tap``) logging every
   event with the consumers it reached.
+- The AWS data restored from the state directory at start and saved there after changes and at
+  stop (``devtools.local.persistence``); ``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``) starts empty.
 
 Every handler runs in this process. Lambda gives each function its own environment; here one
 invocation runs at a time, under its own function's environment variables (see
@@ -27,7 +29,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ from devtools.emulator.provision import provision
 from devtools.local import aws_endpoint
 from devtools.local.bus_tap import BusTap
 from devtools.local.gateway import Gateway, serve
+from devtools.local.persistence import SNAPSHOT_FILE, ChangeTracker, InterruptedExecution, Restored, Snapshots
 from devtools.template import REGION, ROOT, Stacks, TemplateError
 from shared import observability
 from shared.settings import Settings
@@ -52,12 +55,15 @@ log = logging.getLogger("devtools.local.stack")
 HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
-# Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s, the
-# plumbing's round what is left of 1.5 s, then the process exits whatever its threads are doing.
-# Whatever still holds the orderly stop up at FORCED_EXIT_AFTER (on a machine loaded 10x its cores
-# the AWS endpoint's own stop was seen to take a second more) is cut short by a watchdog, which
-# leaves the rest of the 3 s to the exit itself.
-SHUTDOWN_BUDGET = 1.5
+# Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s (up to
+# GATEWAY_STOP), then the data is saved (a round of the plumbing still under way waits for it),
+# the plumbing's round gets what is left of SHUTDOWN_BUDGET, then the process exits whatever its
+# threads are doing. Whatever still holds the orderly stop up at FORCED_EXIT_AFTER (a save of a
+# large data set; on a machine loaded 10x its cores, the AWS endpoint's own stop was seen to take a
+# second more) is cut short by a watchdog, which leaves the rest of the 3 s to the exit itself: a
+# save cut short leaves the previous snapshot.
+GATEWAY_STOP = 1.0
+SHUTDOWN_BUDGET = 1.6
 FORCED_EXIT_AFTER = 2.2
 SIGNAL_POLL = 0.2  # seconds
 STOPPED = "Local stack stopped."
@@ -215,8 +221,9 @@ def _log_delivery(delivery: Delivery) -> None:
     )
 
 
-def _pump_forever(pumps: list[Any], stop: threading.Event) -> None:
-    """Deliver streams, queues and bus events until ``stop``; a failure is logged, never fatal."""
+def _pump_forever(pumps: list[Any], stop: threading.Event, after_round: Callable[[], None]) -> None:
+    """Deliver streams, queues and bus events until ``stop``, calling ``after_round`` after each round;
+    a failure is logged, never fatal."""
     delay = FAST_POLL
     while not stop.is_set():
         moved = 0
@@ -225,11 +232,58 @@ def _pump_forever(pumps: list[Any], stop: threading.Event) -> None:
                 moved += pump()
             except Exception:
                 log.exception("plumbing round failed; carrying on")
+        try:
+            after_round()
+        except Exception:
+            log.exception("saving the data failed; carrying on")
         delay = FAST_POLL if moved else min(delay * 2, IDLE_POLL)
         stop.wait(delay)
 
 
-def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float) -> str:
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _restore(snapshots: Snapshots) -> tuple[Restored | None, str]:
+    """The data of the last run (unless ``LOCAL_STACK_FRESH``), and the banner's line about it."""
+    kept = f"kept in {_shown(snapshots.path.parent)}/ across restarts"
+    if os.environ.get("LOCAL_STACK_FRESH", "") not in ("", "0"):
+        snapshots.discard()
+        return None, f"empty (FRESH=1), {kept}"
+    restored = snapshots.restore()
+    if restored is None:
+        return None, f"empty, {kept}; make dev FRESH=1 starts empty"
+    when = restored.saved_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    origin = f"restored from {_shown(snapshots.path)} (saved {when})"
+    return restored, f"{origin}, {kept}; make dev FRESH=1 starts empty"
+
+
+def _restart(states: Any, interrupted: list[InterruptedExecution]) -> None:
+    """Start again, from their first state, the executions a stop interrupted."""
+    for execution in interrupted:
+        try:
+            states.start_execution(
+                stateMachineArn=execution.state_machine_arn, name=execution.name, input=execution.input
+            )
+        except Exception:
+            log.exception("could not start %s of %s again", execution.name, execution.state_machine_arn)
+        else:
+            log.info(
+                "execution %s of %s was running at the last stop: started again from its first state",
+                execution.name,
+                execution.state_machine_arn.rsplit(":", 1)[-1],
+            )
+
+
+def _save_at_stop(snapshots: Snapshots) -> None:
+    began = time.perf_counter()
+    if snapshots.save():
+        log.info("data saved to %s in %.0f ms", _shown(snapshots.path), (time.perf_counter() - began) * 1000)
+    else:
+        log.info("data in %s up to date", _shown(snapshots.path))
+
+
+def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float, data: str) -> str:
     exports = " ".join(f"{k}={v}" for k, v in aws_environment(endpoints).items() if k != "AWS_REGION")
     lines = [
         f"Local stack ready in {elapsed:.1f} s (Ctrl-C stops it)",
@@ -238,6 +292,7 @@ def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float) -> str:
         "  Token      make token USER=<id> [GROUPS=admin]",
         f"  Docs       {endpoints.api}/docs   (Swagger UI; OpenAPI documents at /openapi/<service>.json)",
         f'  Try        curl -H "Authorization: Bearer $(make token USER=alice)" {endpoints.api}/users/alice',
+        f"  Data       {data}",
         "  Guide      docs/local-stack.md",
         "  Routes",
     ]
@@ -265,21 +320,31 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         function_names={(spec.service, spec.logical_id): name for name, spec in plumbing.specs.items()},
     )
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
-    aws = aws_endpoint.start(stacks, HOST, endpoints.aws_port, MOTO_CONFIG)
+    changes = ChangeTracker()
+    aws = aws_endpoint.start(stacks, HOST, endpoints.aws_port, MOTO_CONFIG, changes)
+    snapshots = Snapshots(state_dir() / SNAPSHOT_FILE, changes, plumbing.checkpoint)
+    restored, data = _restore(snapshots)  # before provisioning, which keeps what exists
     provision(stacks, session, endpoint_url=endpoints.aws)
+    if restored:
+        plumbing.resume(restored.plumbing)
     _verify_senders(plumbing.client("ses"), plumbing.specs)
     tap = BusTap(
         stacks, plumbing.client("sqs"), plumbing.client("events"), plumbing.mappings, plumbing.invoke
     )
     tap.install()
     with plumbing.routing_state_machine_tasks():
+        if restored:
+            _restart(plumbing.client("stepfunctions"), restored.interrupted)
         pumping = threading.Thread(
-            target=_pump_forever, args=([tap.pump, plumbing.pump], stop), name="plumbing", daemon=True
+            target=_pump_forever,
+            args=([tap.pump, plumbing.pump], stop, snapshots.save_if_due),
+            name="plumbing",
+            daemon=True,
         )
         pumping.start()
         gateway.ready.set()
         announced = _announce(endpoints)
-        print(_banner(endpoints, route_table, time.perf_counter() - started), flush=True)
+        print(_banner(endpoints, route_table, time.perf_counter() - started, data), flush=True)
         threading.Thread(target=plumbing.warm, name="warm", daemon=True).start()
         # Python runs signal handlers in the main thread, between bytecodes; a SIGINT the kernel
         # hands to another thread does not wake a main thread blocked in a lock for good (seen: 1
@@ -288,7 +353,10 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
             pass
         announced.unlink(missing_ok=True)
         deadline = time.monotonic() + SHUTDOWN_BUDGET
-        http.shutdown(timeout=SHUTDOWN_BUDGET)
+        http.shutdown(timeout=GATEWAY_STOP)
+        # Saved before the plumbing's round ends: a delivery it has not finished is made again
+        # after a restart, as Lambda retries a batch.
+        _save_at_stop(snapshots)
         pumping.join(timeout=max(0.0, deadline - time.monotonic()))
     aws.shutdown()
 

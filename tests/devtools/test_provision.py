@@ -1,0 +1,85 @@
+"""Provisioning an endpoint that already holds the resources (the local stack restored from a
+snapshot): their data stays, and what the templates changed since is applied in place."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from devtools.emulator.plumbing import MOTO_CONFIG
+from devtools.emulator.provision import provision
+from devtools.template import Stacks
+
+NOTIFICATIONS = "shop-notifications-dev"
+NEW_INDEX = {
+    "IndexName": "ByChannel",
+    "KeySchema": [{"AttributeName": "channel", "KeyType": "HASH"}],
+    "Projection": {"ProjectionType": "ALL"},
+}
+
+
+def _changed(stacks: Stacks) -> Stacks:
+    """``stacks`` as after an edit: a new index and TTL on the notifications table, another visibility
+    timeout on its queue, another comment in the fulfilment state machine."""
+    changed = copy.deepcopy(stacks)
+    table = changed.templates["notifications"].resources["NotificationsTable"]["Properties"]
+    table["AttributeDefinitions"] = [
+        *table["AttributeDefinitions"],
+        {"AttributeName": "channel", "AttributeType": "S"},
+    ]
+    table["GlobalSecondaryIndexes"] = [NEW_INDEX]
+    table["TimeToLiveSpecification"] = {"AttributeName": "expires_at", "Enabled": True}
+    changed.templates["notifications"].resources["EventsQueue"]["Properties"]["VisibilityTimeout"] = 90
+    machine = changed.templates["orders"].resources["FulfilmentStateMachine"]["Properties"]
+    machine["Definition"] = machine["Definition"] | {"Comment": "changed"}
+    return changed
+
+
+def _queue_url(sqs: Any) -> str:
+    return sqs.get_queue_url(QueueName=f"{NOTIFICATIONS}-events")["QueueUrl"]
+
+
+def _state_machine(states: Any) -> dict[str, Any]:
+    [machine] = [m for m in states.list_state_machines()["stateMachines"] if m["name"].endswith("fulfilment")]
+    return states.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
+
+
+def test_provisioning_again_keeps_the_data_and_applies_the_changes(stacks: Stacks) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        session = boto3.Session()
+        dynamodb, sqs, states = (session.client(name) for name in ("dynamodb", "sqs", "stepfunctions"))
+        provision(stacks, session)
+        item = {"PK": {"S": "USER#u1"}, "SK": {"S": "N#1"}, "channel": {"S": "email"}}
+        dynamodb.put_item(TableName=NOTIFICATIONS, Item=item)
+        sqs.send_message(QueueUrl=_queue_url(sqs), MessageBody="waiting")
+        stream_before = dynamodb.describe_table(TableName="shop-users-dev")["Table"]["LatestStreamArn"]
+
+        provision(stacks, session)  # unchanged: nothing to do, nothing refused
+        provision(_changed(stacks), session)
+
+        assert (
+            dynamodb.get_item(TableName=NOTIFICATIONS, Key={"PK": item["PK"], "SK": item["SK"]})["Item"]
+            == item
+        )
+        table = dynamodb.describe_table(TableName=NOTIFICATIONS)["Table"]
+        assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["ByChannel"]
+        by_channel = dynamodb.query(
+            TableName=NOTIFICATIONS,
+            IndexName="ByChannel",
+            KeyConditionExpression="channel = :c",
+            ExpressionAttributeValues={":c": {"S": "email"}},
+        )
+        assert by_channel["Items"] == [item]
+        ttl = dynamodb.describe_time_to_live(TableName=NOTIFICATIONS)["TimeToLiveDescription"]
+        assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+        assert (
+            dynamodb.describe_table(TableName="shop-users-dev")["Table"]["LatestStreamArn"] == stream_before
+        )
+
+        queue = sqs.get_queue_attributes(QueueUrl=_queue_url(sqs), AttributeNames=["All"])["Attributes"]
+        assert (queue["VisibilityTimeout"], queue["ApproximateNumberOfMessages"]) == ("90", "1")
+        assert json.loads(_state_machine(states)["definition"])["Comment"] == "changed"

@@ -1,0 +1,173 @@
+"""The local stack keeps its data across Ctrl-C, SIGTERM and a new start, in its state directory,
+and starts again the executions a stop interrupted; ``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``)
+starts empty, and a snapshot that does not load is moved aside and the stack starts empty, saying
+so."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.local.persistence import SNAPSHOT_FILE
+from devtools.template import ROOT
+from tests.e2e.local_stack import LocalStack, kill, running, start, wait_until
+
+pytestmark = pytest.mark.e2e
+
+STOP_WITHIN = 3.0  # seconds, as tests/e2e/test_local_stack_signals.py
+ORDER = {
+    "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}],
+    "currency": "EUR",
+    "payment_token": "tok_ok",
+}
+
+
+def _create_user(stack: LocalStack, user: str) -> str:
+    token = stack.token(user)
+    created = stack.request(
+        "POST", "/users", token=token, body={"email": f"{user}@example.com", "name": "Ann"}
+    )
+    assert created.status == 201, created.body
+    return token
+
+
+def _place_order(stack: LocalStack, token: str, payment: str = "tok_ok") -> str:
+    """An order placed (the first attempts may meet a 409 until the profile copy reaches orders)."""
+
+    def placed() -> Any:
+        reply = stack.request("POST", "/orders", token=token, body=ORDER | {"payment_token": payment})
+        assert reply.status in (202, 409), reply.body
+        return reply.body["order_id"] if reply.status == 202 else None
+
+    return wait_until(placed, 30, "an order to be accepted", 0.5)
+
+
+def _confirmed(stack: LocalStack, token: str, order_id: str) -> None:
+    def done() -> bool:  # 404 until the intake queue's consumer has written the order
+        reply = stack.request("GET", f"/orders/{order_id}", token=token)
+        return reply.status == 200 and reply.body["status"] == "CONFIRMED"
+
+    wait_until(done, 60, f"order {order_id} to be confirmed")
+
+
+def _notified(stack: LocalStack, token: str, user: str, order_id: str) -> list[dict[str, Any]]:
+    def arrived() -> list[dict[str, Any]] | None:
+        notifications = stack.request("GET", f"/users/{user}/notifications", token=token).body[
+            "notifications"
+        ]
+        if any(n["values"].get("order_id") == order_id for n in notifications):
+            return notifications
+        return None
+
+    return wait_until(arrived, 60, f"the notification of order {order_id}")
+
+
+def _stop(stack: LocalStack, signum: int) -> float:
+    sent = time.monotonic()
+    stack.process.send_signal(signum)
+    try:
+        stack.process.wait(timeout=STOP_WITHIN + 2)
+    finally:
+        kill(stack.process)
+    return time.monotonic() - sent
+
+
+def test_users_orders_and_the_event_flow_survive_ctrl_c_and_a_restart(tmp_path: Path) -> None:
+    first = start(tmp_path)
+    try:
+        token = _create_user(first, "ann")
+        order_id = _place_order(first, token)
+        _confirmed(first, token, order_id)
+        notifications_before = _notified(first, token, "ann", order_id)
+    finally:
+        stopped = _stop(first, signal.SIGINT)
+    assert stopped < STOP_WITHIN, first.log_text()[-3000:]
+    assert first.process.returncode == 0, first.log_text()[-3000:]
+    assert (tmp_path / SNAPSHOT_FILE).exists()
+    earlier_log = len(first.log_text())
+
+    with running(tmp_path) as again:
+        log = again.log_text()[earlier_log:]
+        assert f"Data       restored from {tmp_path / SNAPSHOT_FILE} (saved " in log
+        user = again.request("GET", "/users/ann", token=token)
+        assert (user.status, user.body["email"], user.body["version"]) == (200, "ann@example.com", 1)
+        order = again.request("GET", f"/orders/{order_id}", token=token)
+        assert (order.status, order.body["status"]) == (200, "CONFIRMED")
+        notifications = again.request("GET", "/users/ann/notifications", token=token).body["notifications"]
+        assert notifications == notifications_before
+
+        updated = again.request("PATCH", "/users/ann", token=token, body={"name": "Ann B.", "version": 1})
+        assert (updated.status, updated.body["version"]) == (200, 2), updated.body
+        new_order_id = _place_order(again, token)
+        _confirmed(again, token, new_order_id)
+        _notified(again, token, "ann", new_order_id)
+        orders = again.request("GET", "/users/ann/orders", token=token).body
+        assert [o["order_id"] for o in orders["orders"]] == [new_order_id, order_id]
+        assert orders["profile"]["name"] == "Ann B."  # UserUpdated reached orders' profile copy
+
+        # The events published before the stop are not published again: the plumbing resumed each
+        # stream where it was (the bus log names every event that crosses the bus).
+        log = again.log_text()[earlier_log:]
+        assert "shop.users UserCreated" not in log
+        assert log.count("shop.orders OrderPlaced") == 1
+
+
+def test_an_execution_running_at_a_sigterm_is_started_again_and_completes(tmp_path: Path) -> None:
+    first = start(tmp_path)
+    try:
+        token = _create_user(first, "dee")
+        # tok_flaky fails twice before it is charged; the state machine waits between attempts.
+        order_id = _place_order(first, token, payment="tok_flaky")
+        wait_until(
+            lambda: "provider timeout on attempt 1" in first.log_text(), 60, "a first attempt to fail", 0.05
+        )
+    finally:
+        stopped = _stop(first, signal.SIGTERM)  # while the execution waits to retry
+    assert stopped < STOP_WITHIN, first.log_text()[-3000:]
+    assert first.process.returncode == 0, first.log_text()[-3000:]
+    earlier_log = len(first.log_text())
+
+    with running(tmp_path) as again:
+        restarted = f"execution {order_id} of shop-orders-dev-fulfilment was running at the last stop"
+        assert restarted in again.log_text()[earlier_log:]
+        assert again.request("GET", "/users/dee", token=token).status == 200
+        _confirmed(again, token, order_id)
+
+
+def test_fresh_starts_empty(tmp_path: Path) -> None:
+    with running(tmp_path) as first:
+        token = _create_user(first, "bob")
+    earlier_log = len(first.log_text())
+
+    with running(tmp_path, LOCAL_STACK_FRESH="1") as fresh:
+        assert fresh.request("GET", "/users/bob", token=token).status == 404
+        assert "Data       empty (FRESH=1)" in fresh.log_text()[earlier_log:]
+
+
+def test_make_dev_fresh_reaches_the_stack() -> None:
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "dev", "FRESH=1"],  # noqa: S607 - the repository's own Makefile
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert dry_run.stdout.splitlines()[-1] == "LOCAL_STACK_FRESH=1 .venv/bin/python -m devtools.local.stack"
+
+
+def test_a_snapshot_that_does_not_load_is_moved_aside_and_the_stack_starts_empty(tmp_path: Path) -> None:
+    (tmp_path / SNAPSHOT_FILE).write_bytes(b"not a snapshot")
+
+    with running(tmp_path) as stack:
+        log = stack.log_text()
+        assert f"could not restore {tmp_path / SNAPSHOT_FILE}" in log
+        assert "starting empty" in log
+        assert "Data       empty, " in log
+        _create_user(stack, "cy")
+    [aside] = tmp_path.glob(f"{SNAPSHOT_FILE}.unusable-*")
+    assert aside.read_bytes() == b"not a snapshot"
