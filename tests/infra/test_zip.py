@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from devtools.emulator.apigw import routes
 from devtools.emulator.lambda_runtime import functions
 from devtools.template import APP_SERVICES, template_path
 
@@ -109,3 +110,38 @@ def test_zip_ships_bytecode_for_every_module_and_leaves_out_the_runtime_sdk(serv
     assert not [n for n in names if n.startswith(("src/", "tests/"))]
     assert f"{service}/handlers/__init__.py" in names
     assert "shared/__init__.py" in names
+
+
+
+def test_what_no_function_off_the_apis_loads_at_init(stacks, tmp_path, runtime_path):
+    """The modules measured as the largest costs of a cold start beyond boto3 stay off the path of
+    the functions that do not use them (docs/performance.md): Powertools' batch utility (asyncio,
+    and its pydantic record models once pydantic is loaded) and its resolvers everywhere but the
+    APIs; pydantic in the outbox publishers, which parse nothing."""
+    apis = {(route.service, route.function) for route in routes(stacks)}
+    never = ["asyncio", "aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.event_handler"]
+    for service in APP_SERVICES:
+        with zipfile.ZipFile(artifact(service)) as bundle:
+            bundle.extractall(tmp_path / service)
+    loaded = {}
+    for spec in functions(stacks).values():
+        if (spec.service, spec.logical_id) in apis:
+            continue
+        module = spec.handler.rsplit(".", 1)[0].replace("/", ".")
+        script = (
+            "import importlib, json, sys\n"
+            f"sys.path[:0] = [{str(tmp_path / spec.service)!r}, {str(runtime_path)!r}]\n"
+            f"importlib.import_module({module!r})\n"
+            "print(json.dumps(sorted(sys.modules)))\n"
+        )
+        env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1"}
+        env |= spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "POWERTOOLS_TRACE_DISABLED": "true"}
+        run = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-S", "-E", "-c", script], env=env, capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        unwanted = never + (["pydantic"] if module == "shared.outbox_publisher" else [])
+        loaded[spec.name] = [name for name in json.loads(run.stdout) if name in unwanted]
+
+    assert len(loaded) >= 10
+    assert loaded == {name: [] for name in loaded}
