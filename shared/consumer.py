@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
@@ -31,6 +29,7 @@ from shared.events.envelope import Envelope
 from shared.events.errors import EventRejected, InvalidEvent, UnknownEvent, UnsupportedEvent
 from shared.events.registry import model_for
 from shared.observability import bind_correlation_id, logger, metrics
+from shared.partial_batch import PartialBatchResponse, process_batch, sqs_message_id
 
 __all__ = [
     "EventRejected",
@@ -85,10 +84,9 @@ def queue_consumer[M](
     parse: Callable[[SQSRecord], M], handle: Callable[[M, Any], object], *, dead_letters: DeadLetterQueue
 ) -> Handler:
     """The Lambda handler of a queue: ``handle(parse(record), lambda_context)`` per record, under
-    the rejection policy above (``parse`` raises ``EventRejected`` for a message it cannot read)."""
-    # A batch whose every record failed is reported like any other (each record retried on its
-    # own), not raised: the failures are logged record by record.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    the rejection policy above (``parse`` raises ``EventRejected`` for a message it cannot read).
+    A batch whose every record failed is reported like any other (each record retried on its own):
+    the failures are logged record by record."""
 
     def handle_record(record: SQSRecord, lambda_context: Any) -> None:
         logger.remove_keys(_EVENT_KEYS)  # the previous record's event must not tag this one's logs
@@ -104,10 +102,8 @@ def queue_consumer[M](
             raise
 
     @lambda_entrypoint
-    def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-        return process_partial_response(
-            event=event, record_handler=handle_record, processor=processor, context=context
-        )
+    def handler(event: dict[str, Any], context: Any) -> PartialBatchResponse:
+        return process_batch(event, lambda record: handle_record(SQSRecord(record), context), sqs_message_id)
 
     return handler
 

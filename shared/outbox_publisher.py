@@ -8,18 +8,28 @@ retries from the first of them and no event is dropped (``shared.outbox.publish_
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from dataclasses import dataclass
+from typing import Any, Self
 
 import boto3
 
 from shared.entrypoint import lambda_entrypoint
 from shared.outbox import publish_stream_batch
 from shared.publisher import EventPublisher
-from shared.settings import Settings
 
 
-class PublisherSettings(Settings):
+@dataclass(frozen=True)
+class PublisherSettings:
+    """Two strings, read without ``shared.settings``: nothing else on this function's path imports
+    pydantic, whose import alone is about a third of boto3's (docs/performance.md)."""
+
     event_bus_name: str
+    aws_region: str
+
+    @classmethod
+    def load(cls) -> Self:
+        return cls(os.environ["EVENT_BUS_NAME"], os.environ.get("AWS_REGION", "us-east-1"))
 
 
 settings = PublisherSettings.load()

@@ -11,7 +11,12 @@ The framework zips ``src/<package>/`` and ``shared/``. This script, run by the
    compiled again on every cold start;
 4. keeps the zip small (under 5 MB): dependencies ship as bytecode only (``module.pyc`` in place
    of ``module.py``: same import time, 1.1 MB less; their tracebacks show file and line without
-   the source text), and what nothing imports at run time stays out (see ``_left_out``).
+   the source text), and what nothing imports at run time stays out (see ``_left_out``);
+5. keeps Powertools' catch-all package ``__init__``s off the cold path (``LAZY_PACKAGES``): each
+   imports every resolver or event class of its package, so importing one submodule (any
+   ``from aws_lambda_powertools.utilities.data_classes.sqs_event import ...``) loaded them all.
+   In the zip they bind the same names lazily (PEP 562 ``__getattr__``): a name is imported on its
+   first use.
 
 Dependencies are built once per (architecture, requirements) into ``.cache/lambda-deps/``.
 The zip is deterministic: fixed timestamps and sorted entries.
@@ -20,6 +25,7 @@ The zip is deterministic: fixed timestamps and sorted entries.
 from __future__ import annotations
 
 import argparse
+import ast
 import compileall
 import hashlib
 import importlib.util
@@ -116,6 +122,63 @@ def _left_out(name: str) -> bool:
     )
 
 
+# Package __init__s that only re-export their submodules' names, and that modules on the handlers'
+# cold path import without needing those names (measured in docs/performance.md).
+LAZY_PACKAGES = (
+    "aws_lambda_powertools/event_handler/__init__.py",
+    "aws_lambda_powertools/utilities/data_classes/__init__.py",
+)
+_LAZY_TEMPLATE = """\
+{docstring!r}
+# Made lazy by tools/bundle.py: each name is imported from its module on first use (PEP 562).
+import importlib as _importlib
+
+__all__ = {exported!r}
+_LAZY = {lazy!r}
+
+
+def __getattr__(name):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {{__name__!r}} has no attribute {{name!r}}") from None
+    value = getattr(_importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+"""
+
+
+def lazy_init(source: str, package: str) -> str:
+    """The ``__init__`` of ``package`` binding the same names on first use; ``ValueError`` if it does
+    anything but re-export names (``from <module> import <name>``) and declare ``__all__``."""
+    tree = ast.parse(source)
+    docstring = ast.get_docstring(tree, clean=False) or ""
+    lazy: dict[str, tuple[str, str]] = {}
+    exported: list[str] | None = None
+    for index, statement in enumerate(tree.body):
+        if index == 0 and isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue
+        if isinstance(statement, ast.ImportFrom) and statement.module and statement.names[0].name != "*":
+            module = importlib.util.resolve_name("." * statement.level + statement.module, package)
+            for alias in statement.names:
+                lazy[alias.asname or alias.name] = (module, alias.name)
+        elif (
+            isinstance(statement, ast.Assign)
+            and [getattr(t, "id", None) for t in statement.targets] == ["__all__"]
+            and isinstance(statement.value, ast.List | ast.Tuple)
+        ):
+            exported = [ast.literal_eval(element) for element in statement.value.elts]
+        else:
+            raise ValueError(f"{package}/__init__.py line {statement.lineno}: not a re-export")
+    if exported is None:  # what `from <package> import *` took: the public names it bound
+        exported = [name for name in lazy if not name.startswith("_")]
+    return _LAZY_TEMPLATE.format(docstring=docstring, exported=exported, lazy=lazy)
+
+
 def _dependency_files(dependencies: Path) -> dict[str, bytes]:
     """The dependencies' files as shipped: each compiled module as sourceless ``.pyc`` beside where
     its source was (the only place Python looks for bytecode without source)."""
@@ -125,7 +188,11 @@ def _dependency_files(dependencies: Path) -> dict[str, bytes]:
         if not path.is_file() or "__pycache__" in name or _left_out(name):
             continue
         compiled = Path(importlib.util.cache_from_source(str(path))) if name.endswith(".py") else None
-        if compiled and compiled.exists():
+        if name in LAZY_PACKAGES:
+            package = name.removesuffix("/__init__.py").replace("/", ".")
+            source = lazy_init(path.read_text(), package).encode()
+            files[name + "c"] = _bytecode(source, name)
+        elif compiled and compiled.exists():
             files[name + "c"] = compiled.read_bytes()
         else:
             files[name] = path.read_bytes()

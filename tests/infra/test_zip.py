@@ -14,8 +14,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+from devtools.emulator.apigw import routes
 from devtools.emulator.lambda_runtime import functions
 from devtools.template import APP_SERVICES, template_path
+from tools.bundle import LAZY_PACKAGES, lazy_init
 
 # What the Python Lambda runtime itself provides next to the code.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
@@ -109,3 +111,92 @@ def test_zip_ships_bytecode_for_every_module_and_leaves_out_the_runtime_sdk(serv
     assert not [n for n in names if n.startswith(("src/", "tests/"))]
     assert f"{service}/handlers/__init__.py" in names
     assert "shared/__init__.py" in names
+
+
+# One of the names each rewritten package re-exports, and a sibling module its __init__ imported
+# before, which now stays out until a name of it is used.
+LAZY_PROBES = {
+    "aws_lambda_powertools.event_handler": ("aws_lambda_powertools.event_handler.api_gateway", "appsync"),
+    "aws_lambda_powertools.utilities.data_classes": (
+        "aws_lambda_powertools.utilities.data_classes.sqs_event",
+        "appsync_resolver_event",
+    ),
+}
+
+
+def _public_names(package: str) -> dict[str, str]:
+    """What the package as published binds: each public name, as the object's module and name."""
+    module = importlib.import_module(package)
+    return {
+        name: f"{value.__module__}.{value.__qualname__}"
+        for name, value in vars(module).items()
+        if not name.startswith("_") and hasattr(value, "__qualname__")
+    }
+
+
+def test_the_lazy_powertools_packages_bind_the_same_names_from_the_zip(tmp_path, runtime_path):
+    """tools/bundle.py rewrites these package __init__s (LAZY_PACKAGES): in the zip each binds the
+    published names to the same objects, and importing one of its modules no longer loads the rest."""
+    assert {name.removesuffix("/__init__.py").replace("/", ".") for name in LAZY_PACKAGES} == set(LAZY_PROBES)
+    with zipfile.ZipFile(artifact("notifications")) as bundle:
+        bundle.extractall(tmp_path)
+    for package, (module, sibling) in LAZY_PROBES.items():
+        script = (
+            "import importlib, json, sys\n"
+            f"sys.path[:0] = [{str(tmp_path)!r}, {str(runtime_path)!r}]\n"
+            f"importlib.import_module({module!r})\n"
+            f"loaded = {package + '.' + sibling!r} in sys.modules\n"
+            f"lazy = importlib.import_module({package!r})\n"
+            "names = {n: f'{v.__module__}.{v.__qualname__}' for n in lazy.__all__ + list(lazy._LAZY)"
+            " for v in [getattr(lazy, n)]}\n"
+            "print(json.dumps([lazy.__file__, loaded, sorted(lazy.__all__), names]))\n"
+        )
+        run = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-S", "-E", "-c", script], capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        file, sibling_loaded, exported, names = json.loads(run.stdout)
+        assert file.startswith(str(tmp_path)), package
+        assert not sibling_loaded, f"{package}: importing {module} still loads {sibling}"
+        assert exported == sorted(importlib.import_module(package).__all__)
+        assert names == _public_names(package)
+
+
+def test_only_an_init_that_re_exports_is_made_lazy():
+    assert "'Thing': ('pkg.things', 'Thing')" in lazy_init('"""Doc."""\nfrom .things import Thing\n', "pkg")
+    with pytest.raises(ValueError, match="line 2: not a re-export"):
+        lazy_init("from .things import Thing\nThing.register()\n", "pkg")
+
+
+def test_what_no_function_off_the_apis_loads_at_init(stacks, tmp_path, runtime_path):
+    """The modules measured as the largest costs of a cold start beyond boto3 stay off the path of
+    the functions that do not use them (docs/performance.md): Powertools' batch utility (asyncio,
+    and its pydantic record models once pydantic is loaded) and its resolvers everywhere but the
+    APIs; pydantic in the outbox publishers, which parse nothing."""
+    apis = {(route.service, route.function) for route in routes(stacks)}
+    never = ["asyncio", "aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.event_handler"]
+    for service in APP_SERVICES:
+        with zipfile.ZipFile(artifact(service)) as bundle:
+            bundle.extractall(tmp_path / service)
+    loaded = {}
+    for spec in functions(stacks).values():
+        if (spec.service, spec.logical_id) in apis:
+            continue
+        module = spec.handler.rsplit(".", 1)[0].replace("/", ".")
+        script = (
+            "import importlib, json, sys\n"
+            f"sys.path[:0] = [{str(tmp_path / spec.service)!r}, {str(runtime_path)!r}]\n"
+            f"importlib.import_module({module!r})\n"
+            "print(json.dumps(sorted(sys.modules)))\n"
+        )
+        env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1"}
+        env |= spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "POWERTOOLS_TRACE_DISABLED": "true"}
+        run = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-S", "-E", "-c", script], env=env, capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        unwanted = never + (["pydantic"] if module == "shared.outbox_publisher" else [])
+        loaded[spec.name] = [name for name in json.loads(run.stdout) if name in unwanted]
+
+    assert len(loaded) >= 10
+    assert loaded == {name: [] for name in loaded}
