@@ -85,7 +85,7 @@ package: $(foreach s,$(SERVICES),services/$(s)/.serverless/.packaged-$(STAGE)) #
 
 # A service is packaged again only when its inputs changed, so `make dev` starts in seconds.
 define PACKAGE_SERVICE
-services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml $$(wildcard services/$(1)/resources/*) \
+services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml $$(wildcard services/$(1)/resources/* serverless/*) \
     $$(shell find services/$(1)/src shared -name '*.py' 2>/dev/null) \
     requirements/lambda.txt tools/bundle.py tools/osls-python-bundle/index.js tools/osls-stage-names/index.js | install
 	@echo "== package $(1) ($(STAGE))"
