@@ -100,6 +100,14 @@ changed: ## The services a change affects, in deploy order: make changed BASE=<g
 	@$(MAKE) --no-print-directory --silent $(VENV_STAMP) >&2
 	@$(BIN)/python .ci/changed.py "$(BASE)"
 
+# copier renders devtools/scaffold/template/ into services/<name>/; the sub-make, which sees the new
+# folder, packages it and writes its OpenAPI document.
+.PHONY: new-service
+new-service: $(VENV_STAMP) ## A new service on the skeleton: make new-service NAME=<name> KIND=api|consumer
+	$(if $(and $(NAME),$(filter $(KIND),api consumer)),,$(error usage: make new-service NAME=<name> KIND=api|consumer))
+	$(BIN)/python -m devtools.scaffold "$(NAME)" "$(KIND)"
+	@$(MAKE) --no-print-directory openapi
+
 deploy: install ## Deploy one service with the credentials of the environment: make deploy SERVICE=<name> STAGE=<stage>
 	$(if $(filter $(SERVICE),$(SERVICES)),,$(error usage: make deploy SERVICE=<$(SERVICES)> STAGE=<stage>))
 	cd services/$(SERVICE) && $(OSLS) deploy --stage $(STAGE)
