@@ -86,7 +86,7 @@ package: $(foreach s,$(SERVICES),services/$(s)/.serverless/.packaged-$(STAGE)) #
 
 # A service is packaged again only when its inputs changed, so `make dev` starts in seconds.
 define PACKAGE_SERVICE
-services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml $$(wildcard services/$(1)/resources/*) \
+services/$(1)/.serverless/.packaged-$(STAGE): services/$(1)/serverless.yml $$(wildcard services/$(1)/resources/* serverless/*) \
     $$(shell find services/$(1)/src shared -name '*.py' 2>/dev/null) \
     requirements/lambda.txt tools/bundle.py tools/osls-python-bundle/index.js tools/osls-stage-names/index.js | install
 	@echo "== package $(1) ($(STAGE))"
@@ -100,6 +100,14 @@ changed: ## The services a change affects, in deploy order: make changed BASE=<g
 	$(if $(BASE),,$(error usage: make changed BASE=<git ref, e.g. origin/main>))
 	@$(MAKE) --no-print-directory --silent $(VENV_STAMP) >&2
 	@$(BIN)/python .ci/changed.py "$(BASE)"
+
+# copier renders devtools/scaffold/template/ into services/<name>/; the sub-make, which sees the new
+# folder, packages it and writes its OpenAPI document.
+.PHONY: new-service
+new-service: $(VENV_STAMP) ## A new service on the skeleton: make new-service NAME=<name> KIND=api|consumer
+	$(if $(and $(NAME),$(filter $(KIND),api consumer)),,$(error usage: make new-service NAME=<name> KIND=api|consumer))
+	$(BIN)/python -m devtools.scaffold "$(NAME)" "$(KIND)"
+	@$(MAKE) --no-print-directory openapi
 
 deploy: install ## Deploy one service with the credentials of the environment: make deploy SERVICE=<name> STAGE=<stage>
 	$(if $(filter $(SERVICE),$(SERVICES)),,$(error usage: make deploy SERVICE=<$(SERVICES)> STAGE=<stage>))

@@ -2,7 +2,8 @@
 
 What each service's template and zip are built from:
 
-- its own folder, and the files its ``serverless.yml`` includes with ``${file(...)}``;
+- its own folder, and the files its ``serverless.yml`` includes with ``${file(...)}`` (the shared
+  blocks of ``serverless/``), and what they include;
 - ``shared/``, ``requirements/`` and ``tools/`` (every zip carries them), for services with functions;
 - ``package.json``, ``package-lock.json`` (the framework that writes every template) and
   ``serverless-compose.yml`` (the params it passes), for every service.
@@ -32,7 +33,7 @@ from devtools import template
 
 EVERY_SERVICE = ("package.json", "package-lock.json", "serverless-compose.yml")
 EVERY_FUNCTION = ("shared/", "requirements/", "tools/")
-_INCLUDE = re.compile(r"\$\{file\(([^)]+)\)")
+_INCLUDE = re.compile(r"\bfile\(([^)]+)\)")  # ${file(...)}, or file(...) as a fallback
 
 
 def _under(path: str, prefixes: tuple[str, ...] | list[str]) -> bool:
@@ -41,11 +42,18 @@ def _under(path: str, prefixes: tuple[str, ...] | list[str]) -> bool:
 
 class Services(template.Services):
     def template_inputs(self, name: str) -> list[str]:
-        """The service's serverless.yml and the files it includes, relative to the root."""
+        """The service's serverless.yml and the files it includes, and those include (the framework
+        reads every path relative to the service's folder), relative to the root."""
         folder = f"services/{name}"
-        text = (self.root / folder / "serverless.yml").read_text()
-        included = [posixpath.normpath(posixpath.join(folder, p.strip())) for p in _INCLUDE.findall(text)]
-        return [f"{folder}/serverless.yml", *included]
+        inputs = [f"{folder}/serverless.yml"]
+        for path in inputs:  # grows as includes are found
+            file = self.root / path
+            text = file.read_text() if file.is_file() else ""
+            for include in _INCLUDE.findall(text):
+                included = posixpath.normpath(posixpath.join(folder, include.strip()))
+                if included not in inputs:
+                    inputs.append(included)
+        return inputs
 
     def affected_by(self, paths: list[str]) -> list[str]:
         affected = set()

@@ -47,6 +47,33 @@ class _CloudFormationLoader(yaml.SafeLoader):
 
 _CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
+# A value that is one whole ``${file(<path>)}`` or ``${file(<path>):<key.path>}`` include.
+_FILE_INCLUDE = re.compile(r"\$\{file\(([^)]+)\)(?::([\w.-]+))?\}")
+
+
+def read_config(path: Path, section: str) -> Any:
+    """A top-level section of a ``serverless.yml`` (``functions``, ``params``...), each value in it
+    that is a whole ``${file(...)}`` include of a YAML file replaced by what it includes (paths
+    relative to the service's folder, as the framework reads them). Other variables stay as they
+    are, and CloudFormation tags are ``None``."""
+    service_dir = path.parent
+
+    def included(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: included(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [included(item) for item in value]
+        match = _FILE_INCLUDE.fullmatch(value) if isinstance(value, str) else None
+        if match is None or not match[1].endswith((".yml", ".yaml")):
+            return value
+        content = yaml.load((service_dir / match[1]).read_text(), _CloudFormationLoader)  # noqa: S506 - SafeLoader
+        for key in match[2].split(".") if match[2] else []:
+            content = content[key]
+        return included(content)
+
+    config = yaml.load(path.read_text(), _CloudFormationLoader) or {}  # noqa: S506 - SafeLoader
+    return included(config.get(section))
+
 
 class Services:
     """The services under ``root``: the folders holding ``services/<name>/serverless.yml``, which
@@ -86,8 +113,7 @@ class Services:
         return order
 
     def functions(self, name: str) -> dict[str, Any]:
-        text = (self.root / "services" / name / "serverless.yml").read_text()
-        return (yaml.load(text, _CloudFormationLoader) or {}).get("functions") or {}  # noqa: S506 - SafeLoader
+        return read_config(self.root / "services" / name / "serverless.yml", "functions") or {}
 
     def has_functions(self, name: str) -> bool:
         return bool(self.functions(name))
@@ -142,11 +168,11 @@ def package_stage(
 
     osls empties the service's ``.serverless/`` before packaging, whatever ``--package`` says, so
     each service is packaged from a copy of its ``serverless.yml`` in ``into/repo`` (its code, its
-    ``resources/``, ``shared/`` and ``node_modules`` linked): ``make package``'s output, which the
-    tests read, stays whole.
+    ``resources/``, ``shared/``, the shared blocks of ``serverless/`` and ``node_modules`` linked):
+    ``make package``'s output, which the tests read, stays whole.
     """
     repo = into / "repo"
-    for name in ("shared", "node_modules"):
+    for name in ("shared", "serverless", "node_modules"):  # what every serverless.yml reaches with ../../
         if not (repo / name).is_symlink():
             repo.mkdir(parents=True, exist_ok=True)
             (repo / name).symlink_to(ROOT / name)

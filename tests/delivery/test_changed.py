@@ -52,6 +52,7 @@ def commit_change(repo, *paths: str) -> None:
 @pytest.fixture
 def repo(tmp_path):
     shutil.copy(ROOT / "serverless-compose.yml", tmp_path)
+    shutil.copytree(ROOT / "serverless", tmp_path / "serverless")
     for service in SERVICES:
         (tmp_path / "services" / service).mkdir(parents=True)
         shutil.copy(ROOT / "services" / service / "serverless.yml", tmp_path / "services" / service)
@@ -100,6 +101,25 @@ def test_a_file_a_service_includes_affects_that_service(repo):
     git(repo, "tag", "-f", "included")
     commit_change(repo, "config/alarms.yml")
     assert changed(repo, "included") == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # Every application service includes them; the users template's outputs reach the others.
+        ("serverless/params.yml", WITH_FUNCTIONS),
+        ("serverless/provider.yml", WITH_FUNCTIONS),
+        # Included by params.yml, not by any serverless.yml itself.
+        ("serverless/jwt.yml", WITH_FUNCTIONS),
+        # The services that publish through an outbox, and those that take the users outputs.
+        ("serverless/outbox.yml", ["users", "orders", "notifications"]),
+        # The consumer queue of notifications alone, whose outputs no service takes.
+        ("serverless/event-queue.yml", ["notifications"]),
+    ],
+)
+def test_a_shared_block_affects_the_services_that_include_it(repo, path, expected):
+    commit_change(repo, path)
+    assert changed(repo) == expected
 
 
 def test_a_base_git_does_not_know_affects_every_service(repo):

@@ -62,7 +62,8 @@ def test_deploying_dev_to_aws_needs_a_sender_too(tmp_path):
     any call (no credentials here: a call would fail differently)."""
     service = tmp_path / "services" / "notifications"
     service.mkdir(parents=True)
-    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
+    for name in ("node_modules", "serverless"):  # the framework, the shared blocks serverless.yml includes
+        (tmp_path / name).symlink_to(ROOT / name)
     (service / "serverless.yml").write_text((ROOT / "services/notifications/serverless.yml").read_text())
     for folder in ("src", "resources"):
         (service / folder).symlink_to(ROOT / "services/notifications" / folder)

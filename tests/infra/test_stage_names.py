@@ -22,7 +22,7 @@ def repo(tmp_path_factory) -> Path:
             copy / "services" / service,
             ignore=shutil.ignore_patterns(".serverless", "__pycache__", "tests"),
         )
-    for name in ("node_modules", "shared", "tools", "requirements"):
+    for name in ("node_modules", "shared", "serverless", "tools", "requirements"):
         (copy / name).symlink_to(ROOT / name)
     return copy
 

@@ -18,6 +18,7 @@ from devtools.template import (
     Services,
     TemplateError,
     load_template,
+    read_config,
     template_path,
 )
 
@@ -101,8 +102,8 @@ def test_compose_deploys_the_bus_first_and_passes_outputs_that_exist_to_params_t
     assert set(compose) == set(SERVICES)
     for name, entry in compose.items():
         assert (ROOT / entry["path"] / "serverless.yml").exists()
-        declared = yaml.load((ROOT / entry["path"] / "serverless.yml").read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader
-        defaults = declared.get("params", {}).get("default", {})
+        # The params of an application service are the shared serverless/params.yml, included.
+        defaults = (read_config(ROOT / entry["path"] / "serverless.yml", "params") or {}).get("default", {})
         for param, value in (entry.get("params") or {}).items():
             assert param in defaults, f"{name}: param {param} has no default, so `osls package` alone fails"
             producer, output = value.removeprefix("${").removesuffix("}").split(".")
@@ -126,7 +127,9 @@ functions:
 
 @pytest.fixture
 def repo_with_a_new_service(tmp_path):
-    """A copy of the services' serverless.yml files and compose, plus services/audit."""
+    """A copy of the services' serverless.yml files (with the shared blocks they include) and
+    compose, plus services/audit."""
+    (tmp_path / "serverless").symlink_to(ROOT / "serverless")
     for service in SERVICES:
         (tmp_path / "services" / service).mkdir(parents=True)
         (tmp_path / "services" / service / "serverless.yml").write_text(
@@ -179,10 +182,3 @@ def test_the_makefile_finds_a_new_service_folder(repo_with_a_new_service):
         check=True,
     )
     assert sorted(run.stdout.split()) == sorted([*SERVICES, "audit"])
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads serverless.yml, whose values may carry CloudFormation tags such as !Sub."""
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)

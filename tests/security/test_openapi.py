@@ -105,7 +105,8 @@ def test_every_operation_needs_a_bearer_token_and_documents_its_errors(service: 
 
 
 def test_routes_name_the_errors_their_code_returns():
-    users, orders, notifications = (_operations(DOCUMENTS[s]) for s in openapi.HTTP_SERVICES)
+    # By name: a service added later has its own document, not one of these.
+    users, orders, notifications = (_operations(DOCUMENTS[s]) for s in ("users", "orders", "notifications"))
     assert set(users[("POST", "/users")]["responses"]) >= {"201", "409"}
     assert set(users[("PATCH", "/users/{user_id}")]["responses"]) >= {"200", "403", "404", "409"}
     assert set(users[("DELETE", "/users/{user_id}")]["responses"]) >= {"204", "403", "404"}

@@ -1,7 +1,8 @@
 'use strict';
 
 // The SES identity the deliver function sends as: `senderEmail`, from params.<stage>.senderEmail
-// in serverless.yml or `--param="senderEmail=<address>"`. SES refuses an unverified sender, so a
+// in serverless/params.yml (the params every service includes) or `--param="senderEmail=<address>"`.
+// SES refuses an unverified sender, so a
 // stage that deploys to AWS must name one; only the stages that never reach AWS keep a
 // placeholder: `dev` packaged for the local stack and the tests, and the deploy rehearsal (an
 // emulator at AWS_ENDPOINT_URL). The role may send as the address or as its domain, whichever
@@ -18,7 +19,7 @@ module.exports = async ({ resolveVariable }) => {
   if (!address || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) {
     throw new Error(
       `notifications: stage "${stage}" has no SES sender${address ? ` (${JSON.stringify(address)} is not an e-mail address)` : ''}: ` +
-        `set params.${stage}.senderEmail in services/notifications/serverless.yml, or pass ` +
+        `set params.${stage}.senderEmail in serverless/params.yml, or pass ` +
         `--param="senderEmail=<an address or an address of a domain verified in SES>"`
     );
   }

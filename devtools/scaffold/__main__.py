@@ -1,0 +1,3 @@
+from devtools.scaffold import main
+
+main()
