@@ -30,6 +30,7 @@ CHECKS = [
     "tests/infra/test_dashboards.py",
     "tests/infra/test_observability.py",
     "tests/infra/test_data_retention.py",
+    "tests/infra/test_gradual_deploys.py",
     "tests/security/test_checkov.py",
     "tests/security/test_data_protection.py",
     "tests/security/test_routes_require_auth.py",
