@@ -4,13 +4,14 @@
 - An AWS endpoint (``devtools.local.aws_endpoint``: moto in server mode) on ``127.0.0.1:$AWS_PORT``
   holding every table, queue, bus, rule and state machine of the packaged templates.
 - One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.local.gateway``).
-- The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the real handlers, and
-  moto's Step Functions tasks routed to them; the bus tap (``devtools.local.bus_tap``) logging every
-  event with the consumers it reached.
+- Hot reload (``devtools.local.reload``): an edit to a function's code retires its workers.
+- The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the functions (a
+  poller per event source mapping), and moto's Step Functions tasks routed to them; the bus tap
+  (``devtools.local.bus_tap``) logging every event with the consumers it reached.
 
-Every handler runs in this process. Lambda gives each function its own environment; here one
-invocation runs at a time, under its own function's environment variables (see
-docs/local-stack.md for what that does not cover).
+Each function runs in worker processes of its own, started on first use, with its own environment
+variables and module state, its ``Timeout`` enforced, stopped after a few idle minutes
+(``devtools.local.environments``; docs/local-stack.md, "Which process does what").
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,28 +34,32 @@ import boto3
 
 from devtools.emulator.apigw import Route, routes
 from devtools.emulator.jwt_local import SigningKey, authorizers, state_dir
-from devtools.emulator.lambda_runtime import FunctionSpec
+from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.emulator.provision import provision
-from devtools.local import aws_endpoint
+from devtools.local import aws_endpoint, reload
 from devtools.local.bus_tap import BusTap
+from devtools.local.environments import ExecutionEnvironments, kill_every_worker
 from devtools.local.gateway import Gateway, serve
 from devtools.template import REGION, ROOT, Stacks, TemplateError
-from shared import observability
-from shared.settings import Settings
 
 log = logging.getLogger("devtools.local.stack")
 
 HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
-# Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s, the
-# plumbing's round what is left of 2 s, then the process exits whatever its threads are doing.
+# Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s, then
+# the functions' processes are killed, the pollers' rounds end within what is left of 2 s, and the
+# process exits whatever its threads are doing.
 # Whatever still holds the orderly stop up at FORCED_EXIT_AFTER (a thread stuck in a lock or a
 # write, seen under load on a busy machine) is cut short by a watchdog.
 SHUTDOWN_BUDGET = 2.0
+GATEWAY_GRACE = 1.2  # Hypercorn's second for the requests in flight, and its closing
 FORCED_EXIT_AFTER = 2.6
+SIGNAL_POLL = 0.1  # seconds
 STOPPED = "Local stack stopped."
+CONCURRENCY = 4  # invocations of one function at once (LOCAL_CONCURRENCY); more wait
+IDLE_EXIT = 300.0  # seconds a worker may stay idle before it is stopped (LOCAL_IDLE_EXIT)
 ENDPOINTS_FILE = "endpoints.json"  # in the state directory while the stack runs: its two URLs
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -99,10 +101,16 @@ def _prepare_process_environment(endpoints: Endpoints) -> None:
     os.environ.update(aws_environment(endpoints))
     # moto's Step Functions engine calls Lambda on localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(endpoints.aws_port)
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    # Without CloudWatch, the metrics blob of every invocation is noise in the stack's log.
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+
+
+def function_base_environment(endpoints: Endpoints) -> dict[str, str]:
+    """What every function's process gets besides its own variables: the AWS endpoint, and
+    Powertools' tracer and metrics off unless the stack's environment says otherwise (without
+    X-Ray and CloudWatch, their output is noise in the stack's log)."""
+    return aws_environment(endpoints) | {
+        name: os.environ.get(name, "true")
+        for name in ("POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_METRICS_DISABLED")
+    }
 
 
 def _configure_logging() -> None:
@@ -134,61 +142,6 @@ def _verify_senders(ses: Any, specs: dict[str, FunctionSpec]) -> None:
         for value in spec.environment.values():
             if _EMAIL_ADDRESS.match(value):
                 ses.verify_email_identity(EmailAddress=value)
-
-
-@contextmanager
-def _function_environment(environment: dict[str, str]) -> Iterator[None]:
-    """``environment`` applied for the duration of one invocation, then the previous values back."""
-    previous = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    Settings.reset()  # settings are read again under this function's variables
-    # The handlers' Metrics took these when it was built, before any function's environment; with
-    # no namespace, the 100th value of a metric raises, even with metrics disabled.
-    observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
-    observability.metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME")
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _service_of_the_invocation(record: logging.LogRecord) -> bool:
-    """The handlers' Logger keeps the POWERTOOLS_SERVICE_NAME it was built with (each
-    ``inject_lambda_context(clear_state=True)`` puts it back): right in Lambda, where every function
-    builds its own. Here each line takes the invocation's, as a record attribute, which the JSON
-    formatter puts over its own keys (as it does ``extra=``)."""
-    if service := os.environ.get("POWERTOOLS_SERVICE_NAME"):
-        record.service = service
-    return True
-
-
-class LocalPlumbing(Plumbing):
-    """Plumbing whose handlers share the process with the gateway's: one invocation at a time (the
-    plumbing's lock, which the gateway's threads take too), each under its own function's
-    environment."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        observability.logger.registered_handler.addFilter(_service_of_the_invocation)  # added once
-
-    def invoke(self, function_name: str, event: Any) -> Any:
-        spec = self.specs[function_name]
-        environment = spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name}
-        with self.lock, _function_environment(environment):
-            return super().invoke(function_name, event)
-
-    def warm(self) -> None:
-        """Import every handler now, so that the first request does not pay for it."""
-        for name, spec in self.specs.items():
-            with self.lock, _function_environment(spec.environment):
-                try:
-                    self.handler(name)
-                except Exception:
-                    log.exception("%s: its handler %s does not import", name, spec.handler)
 
 
 def _announce(endpoints: Endpoints) -> Path:
@@ -226,6 +179,28 @@ def _pump_forever(pumps: list[Any], stop: threading.Event) -> None:
         stop.wait(delay)
 
 
+def _mapping_pumps(plumbing: Plumbing, environments: ExecutionEnvironments) -> list[tuple[str, Any]]:
+    """(name, pump) for each event source mapping: a plumbing of its own for each (its own boto3
+    session: a session is not thread-safe), sharing the functions' processes."""
+    pumps = []
+    for mapping in plumbing.mappings:
+        own = Plumbing(
+            plumbing.stacks,
+            boto3.Session(),
+            plumbing.endpoint_url,
+            retry_delay=plumbing.retry_delay,
+            on_delivery=plumbing.on_delivery,
+            invoker=environments.invoke,
+        )
+        own.mappings = [
+            m
+            for m in own.mappings
+            if (m.function.name, m.source_arn) == (mapping.function.name, mapping.source_arn)
+        ]
+        pumps.append((f"{mapping.kind}-{mapping.function.short_name}", own.pump))
+    return pumps
+
+
 def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float) -> str:
     exports = " ".join(f"{k}={v}" for k, v in aws_environment(endpoints).items() if k != "AWS_REGION")
     lines = [
@@ -250,8 +225,20 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     # Each service's package sits at the root of its zip; here, under services/<x>/src.
     sys.path[:0] = [str(ROOT / "services" / service / "src") for service in stacks.services]
     session = boto3.Session()
-    plumbing = LocalPlumbing(
-        stacks, session, endpoints.aws, retry_delay=SQS_RETRY_DELAY, on_delivery=_log_delivery
+    specs = functions(stacks)
+    environments = ExecutionEnvironments(
+        specs,
+        function_base_environment(endpoints),
+        concurrency=int(os.environ.get("LOCAL_CONCURRENCY", CONCURRENCY)),
+        idle_exit=float(os.environ.get("LOCAL_IDLE_EXIT", IDLE_EXIT)),
+    )
+    plumbing = Plumbing(
+        stacks,
+        session,
+        endpoints.aws,
+        retry_delay=SQS_RETRY_DELAY,
+        on_delivery=_log_delivery,
+        invoker=environments.invoke,
     )
     route_table = routes(stacks)
     gateway = Gateway(
@@ -270,19 +257,35 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     )
     tap.install()
     with plumbing.routing_state_machine_tasks():
-        pumping = threading.Thread(
-            target=_pump_forever, args=([tap.pump, plumbing.pump], stop), name="plumbing", daemon=True
-        )
-        pumping.start()
+        # A poller per event source mapping, as Lambda has, and one for the bus tap: a slow
+        # consumer (a cold start, a timeout) holds up its own source only.
+        pollers = [
+            threading.Thread(target=_pump_forever, args=([pump], stop), name=name, daemon=True)
+            for name, pump in [("bus-tap", tap.pump), *_mapping_pumps(plumbing, environments)]
+        ]
+        for poller in pollers:
+            poller.start()
+        threading.Thread(
+            target=reload.watch, args=(ROOT, specs, environments.retire, stop), name="reload", daemon=True
+        ).start()
         gateway.ready.set()
         announced = _announce(endpoints)
         print(_banner(endpoints, route_table, time.perf_counter() - started), flush=True)
-        threading.Thread(target=plumbing.warm, name="warm", daemon=True).start()
-        stop.wait()
+        # The functions behind routes first: a request waits for them, a queue or a stream does not.
+        routed = {gateway.function_names[(route.service, route.function)] for route in route_table}
+        threading.Thread(target=environments.warm, args=(routed,), name="warm", daemon=True).start()
+        # A timed wait: the signal handler runs in this thread, and only when it runs Python code
+        # (a signal the kernel hands to another thread does not wake an untimed wait).
+        while not stop.wait(SIGNAL_POLL):
+            pass
         announced.unlink(missing_ok=True)
         deadline = time.monotonic() + SHUTDOWN_BUDGET
-        http.shutdown(timeout=SHUTDOWN_BUDGET)
-        pumping.join(timeout=max(0.0, deadline - time.monotonic()))
+        http.shutdown(timeout=GATEWAY_GRACE)
+        # The requests in flight had their second: the functions go, and with them whatever the
+        # plumbing's round was waiting for (what it had not delivered is delivered again next time).
+        environments.stop()
+        for poller in pollers:
+            poller.join(timeout=max(0.0, deadline - time.monotonic()))
     aws.shutdown()
 
 
@@ -300,6 +303,7 @@ def _exit_in(seconds: float) -> None:
     only, since the thread holding it up may hold the logging or stdout locks."""
 
     def force() -> None:
+        kill_every_worker()
         os.write(
             sys.stdout.fileno(),
             f"Orderly stop still running after {seconds} s: cut short.\n{STOPPED}\n".encode(),
