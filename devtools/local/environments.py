@@ -374,11 +374,10 @@ class ExecutionEnvironments:
     def invoke(self, function_name: str, event: Any) -> Any:
         return self.functions[function_name].invoke(event)
 
-    def warm(self, first: Iterable[str] = ()) -> None:
-        """One worker per function, ``first`` first, started one after the other (a background
-        start-up, so that the first request to each seldom pays a cold start); they exit when
-        idle like any other."""
-        for name in sorted(self.functions, key=lambda name: name not in first):
+    def warm(self, names: Iterable[str]) -> None:
+        """A worker for each of ``names``, started one after the other (so that the first
+        invocation seldom pays a cold start); they exit when idle like any other."""
+        for name in sorted(names):
             if self._stopping.is_set():
                 return
             self.functions[name].warm()

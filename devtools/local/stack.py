@@ -57,6 +57,7 @@ SHUTDOWN_BUDGET = 2.0
 GATEWAY_GRACE = 1.2  # Hypercorn's second for the requests in flight, and its closing
 FORCED_EXIT_AFTER = 2.6
 SIGNAL_POLL = 0.1  # seconds
+WARM_WAIT = 20.0  # seconds the start waits for the routes' functions to have a worker
 STOPPED = "Local stack stopped."
 CONCURRENCY = 4  # invocations of one function at once (LOCAL_CONCURRENCY); more wait
 IDLE_EXIT = 300.0  # seconds a worker may stay idle before it is stopped (LOCAL_IDLE_EXIT)
@@ -248,6 +249,22 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         invoke=plumbing.invoke,
         function_names={(spec.service, spec.logical_id): name for name, spec in plumbing.specs.items()},
     )
+    # Workers for the functions behind routes start now, beside the AWS endpoint's start, and the
+    # stack is ready once they are up: a request then seldom waits for a cold start (seconds on a
+    # busy laptop). The other functions' workers start after them, in the background.
+    routed = {gateway.function_names[(route.service, route.function)] for route in route_table}
+    routes_warm = threading.Event()
+
+    def warm_up() -> None:
+        routes = [threading.Thread(target=environments.warm, args=([name],)) for name in routed]
+        for thread in routes:
+            thread.start()
+        for thread in routes:
+            thread.join()
+        routes_warm.set()
+        environments.warm(set(specs) - routed)
+
+    threading.Thread(target=warm_up, name="warm", daemon=True).start()
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
     aws = aws_endpoint.start(stacks, HOST, endpoints.aws_port, MOTO_CONFIG)
     provision(stacks, session, endpoint_url=endpoints.aws)
@@ -268,12 +285,10 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         threading.Thread(
             target=reload.watch, args=(ROOT, specs, environments.retire, stop), name="reload", daemon=True
         ).start()
+        routes_warm.wait(WARM_WAIT)
         gateway.ready.set()
         announced = _announce(endpoints)
         print(_banner(endpoints, route_table, time.perf_counter() - started), flush=True)
-        # The functions behind routes first: a request waits for them, a queue or a stream does not.
-        routed = {gateway.function_names[(route.service, route.function)] for route in route_table}
-        threading.Thread(target=environments.warm, args=(routed,), name="warm", daemon=True).start()
         # A timed wait: the signal handler runs in this thread, and only when it runs Python code
         # (a signal the kernel hands to another thread does not wake an untimed wait).
         while not stop.wait(SIGNAL_POLL):
