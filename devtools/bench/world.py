@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 from botocore import xform_name
@@ -24,10 +24,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from devtools.bench.calls import Call, CallRecorder
-from devtools.emulator.plumbing import MOTO_CONFIG
+from devtools.emulator.plumbing import MOTO_CONFIG, Plumbing
 from devtools.emulator.provision import provision
-from devtools.local.stack import LocalPlumbing
 from devtools.template import REGION, ROOT, Stacks
+from shared import observability
+from shared.settings import Settings
 
 MIRROR_REGION = "eu-west-1"
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -72,11 +73,37 @@ class Mirror:
                 self.failures += 1
 
 
-class RecordingPlumbing(LocalPlumbing):
-    recorder: CallRecorder
+@contextmanager
+def _function_environment(environment: dict[str, str]) -> Iterator[None]:
+    """``environment`` applied for the duration of one invocation, then the previous values back."""
+    previous = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    Settings.reset()  # settings are read again under this function's variables
+    # The handlers' Metrics took these when it was built, before any function's environment; with
+    # no namespace, the 100th value of a metric raises, even with metrics disabled.
+    observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    observability.metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class RecordingPlumbing(Plumbing):
+    """Every handler in this process (the benchmarks time handlers on moto in process, not the
+    local stack's processes): one invocation at a time, each under its own function's environment,
+    with the AWS calls it makes recorded."""
+
+    recorder: ClassVar[CallRecorder]
 
     def invoke(self, function_name: str, event: Any) -> Any:
-        with self.recorder.recording():
+        spec = self.specs[function_name]
+        environment = spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name}
+        with self.recorder.recording(), self.lock, _function_environment(environment):
             return super().invoke(function_name, event)
 
 

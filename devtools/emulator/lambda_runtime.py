@@ -50,11 +50,27 @@ class FunctionSpec:
         """Apply the function's environment and import its handler (modules read settings at import)."""
         os.environ.update(self.environment)
         Settings.reset()
-        module_path, attribute = self.handler.rsplit(".", 1)
-        return getattr(importlib.import_module(module_path.replace("/", ".")), attribute)
+        return import_handler(self.handler)
 
     def context(self) -> LambdaContext:
         return LambdaContext(self.name, self.memory, self.timeout, log_group_name=f"/aws/lambda/{self.name}")
+
+
+def import_handler(handler: str) -> Callable[[dict, Any], Any]:
+    """The callable a template's ``Handler`` (``users/handlers/api.handler``) names."""
+    module_path, attribute = handler.rsplit(".", 1)
+    return getattr(importlib.import_module(module_path.replace("/", ".")), attribute)
+
+
+class FunctionError(Exception):
+    """An invocation that failed in the function's own process, as Lambda reports it: the error's
+    type (the exception's class name, or Lambda's own, such as ``Sandbox.Timedout``) and message."""
+
+    def __init__(self, error_type: str, message: str, stack_trace: list[str] | None = None) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+        self.stack_trace = stack_trace or []
 
 
 def functions(stacks: Stacks) -> dict[str, FunctionSpec]:

@@ -12,7 +12,8 @@ Lambda tasks, wired from the packaged templates to the real handlers.
 - Step Functions: moto executes the state machines; its Lambda tasks reach ``invoke`` of moto's
   Docker-less Lambda backend, which ``Plumbing.routing_state_machine_tasks()`` sends to the handler
   of the function with that name. A handler's exception becomes the task's error (``errorType`` is
-  the exception's class name), so ``Retry`` and ``Catch`` work as deployed.
+  the exception's class name, or Lambda's own such as ``Sandbox.Timedout``), so ``Retry`` and
+  ``Catch`` work as deployed.
 
 ``drain()`` repeats all of this until nothing moves (no record, no message, no running execution).
 """
@@ -33,7 +34,7 @@ from typing import Any, ClassVar
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
 
-from devtools.emulator.lambda_runtime import FunctionSpec, functions
+from devtools.emulator.lambda_runtime import FunctionError, FunctionSpec, functions
 from devtools.template import Stacks, function_name_of
 
 log = logging.getLogger("devtools.emulator.plumbing")
@@ -161,12 +162,15 @@ class Plumbing:
     endpoint_url: str | None = None
     retry_delay: int = 0
     on_delivery: Callable[[Delivery], None] = lambda delivery: None
+    # Where invocations go: by default the handler, imported into this process; the local stack
+    # gives each function processes of its own (devtools.local.environments).
+    invoker: Callable[[str, Any], Any] | None = None
     specs: dict[str, FunctionSpec] = field(init=False)
     mappings: list[EventSourceMapping] = field(init=False)
 
-    # One handler at a time: moto runs each execution's Lambda tasks in a thread of its own, beside
-    # the deliveries of the calling thread, and moto in process is not thread-safe (a scan beside a
-    # write of the same table fails with "dictionary changed size").
+    # One handler at a time in this process: moto runs each execution's Lambda tasks in a thread of
+    # its own, beside the deliveries of the calling thread, and moto in process is not thread-safe
+    # (a scan beside a write of the same table fails with "dictionary changed size").
     lock: ClassVar[threading.RLock] = threading.RLock()
 
     def __post_init__(self) -> None:
@@ -200,6 +204,8 @@ class Plumbing:
 
     def invoke(self, function_name: str, event: Any) -> Any:
         """Invoke a function's handler as Lambda would (exceptions propagate)."""
+        if self.invoker is not None:
+            return self.invoker(function_name, event)
         with self.lock:
             return self.handler(function_name)(event, self.specs[function_name].context())
 
@@ -209,7 +215,9 @@ class Plumbing:
         try:
             response = self.invoke(name, {"Records": records})
         except Exception as error:
-            log.error("%s failed on a batch of %d:\n%s", name, len(records), traceback.format_exc())
+            # A function in a process of its own printed its trace there.
+            trace = str(error) if isinstance(error, FunctionError) else traceback.format_exc()
+            log.error("%s failed on a batch of %d:\n%s", name, len(records), trace)
             self.on_delivery(Delivery(name, mapping.kind, len(records), len(records), repr(error)))
             return None
         failed = set()
@@ -361,19 +369,21 @@ class Plumbing:
             if name not in plumbing.specs:
                 return original(backend, function_name, qualifier, body, headers, response_headers)
             event = json.loads(body) if body else {}
-            try:
-                result = plumbing.invoke(name, event)
-            except Exception as error:
-                log.info("%s raised %s (a state machine task error)", name, type(error).__name__)
-                plumbing.on_delivery(Delivery(name, "states", 1, 1, repr(error)))
+
+            def task_error(error_type: str, message: str, stack_trace: list[str]) -> bytes:
+                log.info("%s raised %s (a state machine task error)", name, error_type)
+                plumbing.on_delivery(Delivery(name, "states", 1, 1, f"{error_type}: {message}"))
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return json.dumps(
-                    {
-                        "errorType": type(error).__name__,
-                        "errorMessage": str(error),
-                        "stackTrace": traceback.format_tb(error.__traceback__),
-                    }
+                    {"errorType": error_type, "errorMessage": message, "stackTrace": stack_trace}
                 ).encode()
+
+            try:
+                result = plumbing.invoke(name, event)
+            except FunctionError as error:  # raised in the function's own process
+                return task_error(error.error_type, error.message, error.stack_trace)
+            except Exception as error:
+                return task_error(type(error).__name__, str(error), traceback.format_tb(error.__traceback__))
             plumbing.on_delivery(Delivery(name, "states", 1, 0))
             return json.dumps(result, default=str).encode()
 

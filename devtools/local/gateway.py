@@ -4,8 +4,9 @@ Per request: match the route (exact paths before parameterised ones), run the ro
 authorizer (401 ``{"message":"Unauthorized"}`` otherwise), hand the integrated function an HTTP
 API v2 event with the claims in ``requestContext.authorizer.jwt.claims``, and turn what it
 returns into the HTTP response with the payload format 2.0 rules. No route gives 404
-``{"message":"Not Found"}``; a handler that raises or returns garbage gives 500
-``{"message":"Internal Server Error"}`` with the trace in the log, never in the response.
+``{"message":"Not Found"}``; a handler that raises, times out or returns garbage gives 500
+``{"message":"Internal Server Error"}`` (as an HTTP API answers a Lambda function error) with the
+trace in the log, never in the response.
 ``/docs`` (Swagger UI) and ``/openapi/<service>.json`` are served without a token
 (``devtools.local.api_docs``).
 
@@ -35,6 +36,7 @@ from hypercorn.config import Config
 
 from devtools.emulator.apigw import Route, http_event, match
 from devtools.emulator.jwt_local import InvalidToken, JwtAuthorizer, SigningKey, authorizer_claims, validate
+from devtools.emulator.lambda_runtime import FunctionError
 from devtools.local import api_docs
 from shared.http import CORRELATION_HEADER
 
@@ -116,6 +118,9 @@ class Gateway:
         function = self.function_names[(route.service, route.function)]
         try:
             reply = _reply(self.invoke(function, event))
+        except FunctionError as error:  # its trace is in the function's own output
+            log.error("%s failed on %s %s: %s", function, method, url.path, error)
+            reply = Reply.message(500, "Internal Server Error")
         except Exception:
             log.exception("%s failed on %s %s", function, method, url.path)
             reply = Reply.message(500, "Internal Server Error")

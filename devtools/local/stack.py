@@ -4,15 +4,16 @@
 - An AWS endpoint (``devtools.local.aws_endpoint``: moto in server mode) on ``127.0.0.1:$AWS_PORT``
   holding every table, queue, bus, rule and state machine of the packaged templates.
 - One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.local.gateway``).
-- The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the real handlers, and
-  moto's Step Functions tasks routed to them; the bus tap (``devtools.local.bus_tap``) logging every
-  event with the consumers it reached.
+- Hot reload (``devtools.local.reload``): an edit to a function's code retires its workers.
+- The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the functions (a
+  poller per event source mapping), and moto's Step Functions tasks routed to them; the bus tap
+  (``devtools.local.bus_tap``) logging every event with the consumers it reached.
 - The AWS data restored from the state directory at start and saved there after changes and at
   stop (``devtools.local.persistence``); ``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``) starts empty.
 
-Every handler runs in this process. Lambda gives each function its own environment; here one
-invocation runs at a time, under its own function's environment variables (see
-docs/local-stack.md for what that does not cover).
+Each function runs in worker processes of its own, started on first use, with its own environment
+variables and module state, its ``Timeout`` enforced, stopped after a few idle minutes
+(``devtools.local.environments``; docs/local-stack.md, "Which process does what").
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -39,16 +37,15 @@ import boto3
 
 from devtools.emulator.apigw import Route, routes
 from devtools.emulator.jwt_local import SigningKey, authorizers, state_dir
-from devtools.emulator.lambda_runtime import FunctionSpec
+from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.emulator.provision import provision
-from devtools.local import aws_endpoint
+from devtools.local import aws_endpoint, reload
 from devtools.local.bus_tap import BusTap
+from devtools.local.environments import ExecutionEnvironments, kill_every_worker
 from devtools.local.gateway import Gateway, serve
 from devtools.local.persistence import SNAPSHOT_FILE, ChangeTracker, InterruptedExecution, Restored, Snapshots
 from devtools.template import REGION, ROOT, Stacks, TemplateError
-from shared import observability
-from shared.settings import Settings
 
 log = logging.getLogger("devtools.local.stack")
 
@@ -56,17 +53,21 @@ HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
 # Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s (up to
-# GATEWAY_STOP), then the data is saved (a round of the plumbing still under way waits for it),
-# the plumbing's round gets what is left of SHUTDOWN_BUDGET, then the process exits whatever its
-# threads are doing. Whatever still holds the orderly stop up at FORCED_EXIT_AFTER (a save of a
-# large data set; on a machine loaded 10x its cores, the AWS endpoint's own stop was seen to take a
-# second more) is cut short by a watchdog, which leaves the rest of the 3 s to the exit itself: a
-# save cut short leaves the previous snapshot.
+# GATEWAY_STOP), then the functions' processes are killed, the data is saved, the pollers' rounds
+# end within what is left of SHUTDOWN_BUDGET, and the process exits whatever its threads are
+# doing. Whatever still holds the orderly stop up at FORCED_EXIT_AFTER (a save of a large data set;
+# on a machine loaded 10x its cores, the AWS endpoint's own stop was seen to take a second more) is
+# cut short by a watchdog, which leaves the rest of the 3 s to the exit itself: a save cut short
+# leaves the previous snapshot.
 GATEWAY_STOP = 1.0
 SHUTDOWN_BUDGET = 1.6
 FORCED_EXIT_AFTER = 2.2
-SIGNAL_POLL = 0.2  # seconds
+SIGNAL_POLL = 0.1  # seconds
+SAVE_POLL = 0.25  # seconds between two looks at whether the data is due a save
+WARM_WAIT = 20.0  # seconds the start waits for the routes' functions to have a worker
 STOPPED = "Local stack stopped."
+CONCURRENCY = 4  # invocations of one function at once (LOCAL_CONCURRENCY); more wait
+IDLE_EXIT = 300.0  # seconds a worker may stay idle before it is stopped (LOCAL_IDLE_EXIT)
 ENDPOINTS_FILE = "endpoints.json"  # in the state directory while the stack runs: its two URLs
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -108,10 +109,16 @@ def _prepare_process_environment(endpoints: Endpoints) -> None:
     os.environ.update(aws_environment(endpoints))
     # moto's Step Functions engine calls Lambda on localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(endpoints.aws_port)
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    # Without CloudWatch, the metrics blob of every invocation is noise in the stack's log.
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+
+
+def function_base_environment(endpoints: Endpoints) -> dict[str, str]:
+    """What every function's process gets besides its own variables: the AWS endpoint, and
+    Powertools' tracer and metrics off unless the stack's environment says otherwise (without
+    X-Ray and CloudWatch, their output is noise in the stack's log)."""
+    return aws_environment(endpoints) | {
+        name: os.environ.get(name, "true")
+        for name in ("POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_METRICS_DISABLED")
+    }
 
 
 def _configure_logging() -> None:
@@ -145,61 +152,6 @@ def _verify_senders(ses: Any, specs: dict[str, FunctionSpec]) -> None:
                 ses.verify_email_identity(EmailAddress=value)
 
 
-@contextmanager
-def _function_environment(environment: dict[str, str]) -> Iterator[None]:
-    """``environment`` applied for the duration of one invocation, then the previous values back."""
-    previous = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    Settings.reset()  # settings are read again under this function's variables
-    # The handlers' Metrics took these when it was built, before any function's environment; with
-    # no namespace, the 100th value of a metric raises, even with metrics disabled.
-    observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
-    observability.metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME")
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _service_of_the_invocation(record: logging.LogRecord) -> bool:
-    """The handlers' Logger keeps the POWERTOOLS_SERVICE_NAME it was built with (each
-    ``inject_lambda_context(clear_state=True)`` puts it back): right in Lambda, where every function
-    builds its own. Here each line takes the invocation's, as a record attribute, which the JSON
-    formatter puts over its own keys (as it does ``extra=``)."""
-    if service := os.environ.get("POWERTOOLS_SERVICE_NAME"):
-        record.service = service
-    return True
-
-
-class LocalPlumbing(Plumbing):
-    """Plumbing whose handlers share the process with the gateway's: one invocation at a time (the
-    plumbing's lock, which the gateway's threads take too), each under its own function's
-    environment."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        observability.logger.registered_handler.addFilter(_service_of_the_invocation)  # added once
-
-    def invoke(self, function_name: str, event: Any) -> Any:
-        spec = self.specs[function_name]
-        environment = spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name}
-        with self.lock, _function_environment(environment):
-            return super().invoke(function_name, event)
-
-    def warm(self) -> None:
-        """Import every handler now, so that the first request does not pay for it."""
-        for name, spec in self.specs.items():
-            with self.lock, _function_environment(spec.environment):
-                try:
-                    self.handler(name)
-                except Exception:
-                    log.exception("%s: its handler %s does not import", name, spec.handler)
-
-
 def _announce(endpoints: Endpoints) -> Path:
     """Write where this stack answers for ``invoke local`` (tools/osls-python-bundle) to find it;
     written whole (a temporary file renamed), so a reader never sees half of it."""
@@ -221,9 +173,8 @@ def _log_delivery(delivery: Delivery) -> None:
     )
 
 
-def _pump_forever(pumps: list[Any], stop: threading.Event, after_round: Callable[[], None]) -> None:
-    """Deliver streams, queues and bus events until ``stop``, calling ``after_round`` after each round;
-    a failure is logged, never fatal."""
+def _pump_forever(pumps: list[Any], stop: threading.Event) -> None:
+    """Deliver streams, queues and bus events until ``stop``; a failure is logged, never fatal."""
     delay = FAST_POLL
     while not stop.is_set():
         moved = 0
@@ -232,10 +183,6 @@ def _pump_forever(pumps: list[Any], stop: threading.Event, after_round: Callable
                 moved += pump()
             except Exception:
                 log.exception("plumbing round failed; carrying on")
-        try:
-            after_round()
-        except Exception:
-            log.exception("saving the data failed; carrying on")
         delay = FAST_POLL if moved else min(delay * 2, IDLE_POLL)
         stop.wait(delay)
 
@@ -283,6 +230,42 @@ def _save_at_stop(snapshots: Snapshots) -> None:
         log.info("data in %s up to date", _shown(snapshots.path))
 
 
+def _mapping_plumbings(plumbing: Plumbing, environments: ExecutionEnvironments) -> list[tuple[str, Plumbing]]:
+    """(name, plumbing) for each event source mapping: a plumbing of its own for each (its own boto3
+    session: a session is not thread-safe), sharing the functions' processes."""
+    pumps = []
+    for mapping in plumbing.mappings:
+        own = Plumbing(
+            plumbing.stacks,
+            boto3.Session(),
+            plumbing.endpoint_url,
+            retry_delay=plumbing.retry_delay,
+            on_delivery=plumbing.on_delivery,
+            invoker=environments.invoke,
+        )
+        own.mappings = [
+            m
+            for m in own.mappings
+            if (m.function.name, m.source_arn) == (mapping.function.name, mapping.source_arn)
+        ]
+        pumps.append((f"{mapping.kind}-{mapping.function.short_name}", own))
+    return pumps
+
+
+def _checkpoint(plumbings: list[Plumbing]) -> dict[str, Any]:
+    """Where every mapping's consumer is in its stream, all pollers together."""
+    positions = [position for own in plumbings for position in own.checkpoint()["stream_positions"]]
+    return {"stream_positions": sorted(positions)}
+
+
+def _save_when_due(snapshots: Snapshots, stop: threading.Event) -> None:
+    while not stop.wait(SAVE_POLL):
+        try:
+            snapshots.save_if_due()
+        except Exception:
+            log.exception("saving the data failed; carrying on")
+
+
 def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float, data: str) -> str:
     exports = " ".join(f"{k}={v}" for k, v in aws_environment(endpoints).items() if k != "AWS_REGION")
     lines = [
@@ -308,8 +291,20 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     # Each service's package sits at the root of its zip; here, under services/<x>/src.
     sys.path[:0] = [str(ROOT / "services" / service / "src") for service in stacks.services]
     session = boto3.Session()
-    plumbing = LocalPlumbing(
-        stacks, session, endpoints.aws, retry_delay=SQS_RETRY_DELAY, on_delivery=_log_delivery
+    specs = functions(stacks)
+    environments = ExecutionEnvironments(
+        specs,
+        function_base_environment(endpoints),
+        concurrency=int(os.environ.get("LOCAL_CONCURRENCY", CONCURRENCY)),
+        idle_exit=float(os.environ.get("LOCAL_IDLE_EXIT", IDLE_EXIT)),
+    )
+    plumbing = Plumbing(
+        stacks,
+        session,
+        endpoints.aws,
+        retry_delay=SQS_RETRY_DELAY,
+        on_delivery=_log_delivery,
+        invoker=environments.invoke,
     )
     route_table = routes(stacks)
     gateway = Gateway(
@@ -319,14 +314,34 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         invoke=plumbing.invoke,
         function_names={(spec.service, spec.logical_id): name for name, spec in plumbing.specs.items()},
     )
+    # Workers for the functions behind routes start now, beside the AWS endpoint's start, and the
+    # stack is ready once they are up: a request then seldom waits for a cold start (seconds on a
+    # busy laptop). The other functions' workers start after them, in the background.
+    routed = {gateway.function_names[(route.service, route.function)] for route in route_table}
+    routes_warm = threading.Event()
+
+    def warm_up() -> None:
+        routes = [threading.Thread(target=environments.warm, args=([name],)) for name in routed]
+        for thread in routes:
+            thread.start()
+        for thread in routes:
+            thread.join()
+        routes_warm.set()
+        environments.warm(set(specs) - routed)
+
+    threading.Thread(target=warm_up, name="warm", daemon=True).start()
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
     changes = ChangeTracker()
     aws = aws_endpoint.start(stacks, HOST, endpoints.aws_port, MOTO_CONFIG, changes)
-    snapshots = Snapshots(state_dir() / SNAPSHOT_FILE, changes, plumbing.checkpoint)
+    mapped = _mapping_plumbings(plumbing, environments)
+    snapshots = Snapshots(
+        state_dir() / SNAPSHOT_FILE, changes, lambda: _checkpoint([own for _, own in mapped])
+    )
     restored, data = _restore(snapshots)  # before provisioning, which keeps what exists
     provision(stacks, session, endpoint_url=endpoints.aws)
     if restored:
-        plumbing.resume(restored.plumbing)
+        for _, own in mapped:
+            own.resume(restored.plumbing)
     _verify_senders(plumbing.client("ses"), plumbing.specs)
     tap = BusTap(
         stacks, plumbing.client("sqs"), plumbing.client("events"), plumbing.mappings, plumbing.invoke
@@ -335,29 +350,37 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     with plumbing.routing_state_machine_tasks():
         if restored:
             _restart(plumbing.client("stepfunctions"), restored.interrupted)
-        pumping = threading.Thread(
-            target=_pump_forever,
-            args=([tap.pump, plumbing.pump], stop, snapshots.save_if_due),
-            name="plumbing",
-            daemon=True,
-        )
-        pumping.start()
+        # A poller per event source mapping, as Lambda has, and one for the bus tap: a slow
+        # consumer (a cold start, a timeout) holds up its own source only.
+        pollers = [
+            threading.Thread(target=_pump_forever, args=([pump], stop), name=name, daemon=True)
+            for name, pump in [("bus-tap", tap.pump), *((name, own.pump) for name, own in mapped)]
+        ]
+        for poller in pollers:
+            poller.start()
+        threading.Thread(target=_save_when_due, args=(snapshots, stop), name="save", daemon=True).start()
+        threading.Thread(
+            target=reload.watch, args=(ROOT, specs, environments.retire, stop), name="reload", daemon=True
+        ).start()
+        routes_warm.wait(WARM_WAIT)
         gateway.ready.set()
         announced = _announce(endpoints)
         print(_banner(endpoints, route_table, time.perf_counter() - started, data), flush=True)
-        threading.Thread(target=plumbing.warm, name="warm", daemon=True).start()
-        # Python runs signal handlers in the main thread, between bytecodes; a SIGINT the kernel
-        # hands to another thread does not wake a main thread blocked in a lock for good (seen: 1
-        # stop in 10 under load never began). Waking every SIGNAL_POLL lets the handler run.
+        # A timed wait: the signal handler runs in this thread, and only when it runs Python code
+        # (a signal the kernel hands to another thread does not wake an untimed wait: seen, 1 stop
+        # in 10 under load never began).
         while not stop.wait(SIGNAL_POLL):
             pass
         announced.unlink(missing_ok=True)
         deadline = time.monotonic() + SHUTDOWN_BUDGET
         http.shutdown(timeout=GATEWAY_STOP)
-        # Saved before the plumbing's round ends: a delivery it has not finished is made again
-        # after a restart, as Lambda retries a batch.
+        # The requests in flight had their second: the functions go, and with them whatever the
+        # plumbing's round was waiting for (what it had not delivered is delivered again next time,
+        # after a restart too, as Lambda retries a batch).
+        environments.stop()
         _save_at_stop(snapshots)
-        pumping.join(timeout=max(0.0, deadline - time.monotonic()))
+        for poller in pollers:
+            poller.join(timeout=max(0.0, deadline - time.monotonic()))
     aws.shutdown()
 
 
@@ -375,6 +398,7 @@ def _exit_in(seconds: float) -> None:
     only, since the thread holding it up may hold the logging or stdout locks."""
 
     def force() -> None:
+        kill_every_worker()
         os.write(
             sys.stdout.fileno(),
             f"Orderly stop still running after {seconds} s: cut short.\n{STOPPED}\n".encode(),

@@ -48,6 +48,7 @@ class LocalStack:
     state_dir: Path
     log: Path
     process: subprocess.Popen
+    root: Path = ROOT  # the repository it runs from
 
     @property
     def aws(self) -> str:
@@ -115,9 +116,9 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
         time.sleep(interval)
 
 
-def start(state_dir: Path, **environment: str) -> LocalStack:
-    """The stack started in a session of its own (so that what it leaves behind can be found),
-    answering ``GET /health`` with 200."""
+def start(state_dir: Path, root: Path = ROOT, **environment: str) -> LocalStack:
+    """The stack of the repository at ``root`` started in a session of its own (so that what it
+    leaves behind can be found), answering ``GET /health`` with 200."""
     api_port, aws_port, log_path = free_port(), free_port(), state_dir / "stack.log"
     variables = {
         **os.environ,
@@ -130,13 +131,13 @@ def start(state_dir: Path, **environment: str) -> LocalStack:
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "devtools.local.stack"],
-            cwd=ROOT,
+            cwd=root,
             env=variables,
             stdout=log,
             stderr=log,
             start_new_session=True,
         )
-    local = LocalStack(api_port, aws_port, state_dir, log_path, process)
+    local = LocalStack(api_port, aws_port, state_dir, log_path, process, root)
 
     def healthy() -> bool:
         if process.poll() is not None:
