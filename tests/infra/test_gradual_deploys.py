@@ -10,14 +10,13 @@ dead-letter (or stream-failures) queue.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from devtools.emulator.apigw import integrated_function
-from devtools.template import APP_SERVICES, ROOT, Stacks, Template, package_stage
+from devtools.template import APP_SERVICES, Stacks, Template, package_stage
+from devtools.testkit.packaging import copy_services, osls
 
 UPDATE_POLICY = "CodeDeployLambdaAliasUpdate"
 
@@ -177,14 +176,7 @@ def test_the_emergency_override_shifts_everything_at_once_in_prod(tmp_path):
 
 def test_an_alias_without_a_function_of_the_service_is_refused(tmp_path):
     """tools/osls-alias-versions fills in only an alias of a function this package versions."""
-    service = tmp_path / "services" / "users"
-    shutil.copytree(
-        ROOT / "services" / "users",
-        service,
-        ignore=shutil.ignore_patterns(".serverless", "__pycache__", "tests"),
-    )
-    for name in ("node_modules", "shared", "tools", "requirements"):
-        (tmp_path / name).symlink_to(ROOT / name)
+    service = copy_services(tmp_path, "users") / "services" / "users"
     resources = service / "resources" / "gradual-deploys.yml"
     text = resources.read_text()
     assert "FunctionName: !Ref PublishDasheventsLambdaFunction\n" in text
@@ -193,14 +185,7 @@ def test_an_alias_without_a_function_of_the_service_is_refused(tmp_path):
             "FunctionName: !Ref PublishDasheventsLambdaFunction\n", "FunctionName: !Ref UsersTable\n"
         )
     )
-    run = subprocess.run(  # noqa: S603 - the framework with our arguments
-        [str(ROOT / "node_modules" / ".bin" / "osls"), "package", "--stage", "prod"],
-        cwd=service,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    run = osls(tmp_path, "users", "package", "--stage", "prod")
     assert run.returncode != 0
     assert (
         "PublishDasheventsLiveAlias: an alias without FunctionVersion needs FunctionName"

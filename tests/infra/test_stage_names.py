@@ -3,39 +3,22 @@ name built from it, or with characters AWS names refuse, stops `osls package` wi
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from devtools.template import ROOT
+from devtools.testkit.packaging import copy_services, osls
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A copy of the services beside links to what they package from, so the repo's own packages stay."""
-    copy = tmp_path_factory.mktemp("stage-names")
-    for service in ("bus", "orders"):
-        shutil.copytree(
-            ROOT / "services" / service,
-            copy / "services" / service,
-            ignore=shutil.ignore_patterns(".serverless", "__pycache__", "tests"),
-        )
-    for name in ("node_modules", "shared", "serverless", "tools", "requirements"):
-        (copy / name).symlink_to(ROOT / name)
-    return copy
+    return copy_services(tmp_path_factory.mktemp("stage-names"), "bus", "orders")
 
 
 def package(repo: Path, service: str, stage: str) -> subprocess.CompletedProcess:
-    return subprocess.run(  # noqa: S603 - the framework with our arguments
-        [str(ROOT / "node_modules" / ".bin" / "osls"), "package", "--stage", stage],
-        cwd=repo / "services" / service,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return osls(repo, service, "package", "--stage", stage)
 
 
 def test_a_stage_too_long_for_a_function_name_is_refused_with_the_longest_that_fits(repo):

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from devtools.emulator.apigw import routes
-from devtools.emulator.lambda_runtime import functions
+from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.template import APP_SERVICES, template_path
 from tools.bundle import LAZY_PACKAGES, lazy_init
 
@@ -25,6 +25,16 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 
 def artifact(service: str) -> Path:
     return template_path(service).parent / f"shop-{service}.zip"
+
+
+def _run_as(spec: FunctionSpec, script: str) -> subprocess.CompletedProcess:
+    """``script`` in a bare interpreter (no site, no user environment) under ``spec``'s environment,
+    as Lambda's runtime starts a function."""
+    env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1"}
+    env |= spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "POWERTOOLS_TRACE_DISABLED": "true"}
+    return subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-S", "-E", "-c", script], env=env, capture_output=True, text=True, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +97,7 @@ def test_each_handler_collects_garbage_again_once_its_init_is_done(stacks, servi
             f"importlib.import_module({module!r})\n"
             "print(json.dumps([during_init, gc.isenabled(), gc.get_freeze_count() > 0]))\n"
         )
-        env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1"}
-        env |= spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "POWERTOOLS_TRACE_DISABLED": "true"}
-        run = subprocess.run(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-S", "-E", "-c", script], env=env, capture_output=True, text=True, check=False
-        )
+        run = _run_as(spec, script)
         assert run.returncode == 0, run.stderr
         assert json.loads(run.stdout) == [False, True, True], spec.name
 
@@ -189,11 +195,7 @@ def test_what_no_function_off_the_apis_loads_at_init(stacks, tmp_path, runtime_p
             f"importlib.import_module({module!r})\n"
             "print(json.dumps(sorted(sys.modules)))\n"
         )
-        env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1"}
-        env |= spec.environment | {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "POWERTOOLS_TRACE_DISABLED": "true"}
-        run = subprocess.run(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-S", "-E", "-c", script], env=env, capture_output=True, text=True, check=False
-        )
+        run = _run_as(spec, script)
         assert run.returncode == 0, run.stderr
         unwanted = never + (["pydantic"] if module == "shared.outbox_publisher" else [])
         loaded[spec.name] = [name for name in json.loads(run.stdout) if name in unwanted]
