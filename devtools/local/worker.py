@@ -61,6 +61,10 @@ def serve(connection: Connection, handler_name: str) -> None:
     """A worker's life: init, then invocations until the stack closes the connection."""
     from devtools.emulator.lambda_runtime import import_handler
 
+    # No bytecode written for the project's modules: a .pyc names its source by modification time
+    # (in seconds) and size, so an edit within the second of an import, same size, was served
+    # stale after a reload (seen: "one" → "two").
+    sys.dont_write_bytecode = True
     try:
         handler = import_handler(handler_name)
     except Exception as error:

@@ -73,14 +73,16 @@ def redrive_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def test_batches_given_up_on_during_an_outage_reach_the_bus_once_when_it_is_back(
     call_http, aws, aws_faults, plumbing, bus_recorder, publisher_waits, redrive_waits
 ):
-    create_users(call_http, 55)
+    publisher = "shop-users-dev-publish-events"
+    [batch_size] = [m.batch_size for m in plumbing.mappings if m.function.name == publisher]
+    users = batch_size + 5  # two batches: a full one and 5
+    create_users(call_http, users)
     intents = [event["event_id"] for event in read_outbox(aws, "users")]
     publisher_waits("users")
     aws_faults.on("PutEvents", FlakyPutEvents(throttled_calls=OUTAGE))
     give_up_on_every_batch(plumbing)
     failures = queue_url(aws, "users", "StreamFailuresQueue")
-    # 55 outbox records pass the mapping's filter (a profile and an e-mail claim a user do not):
-    # batches of 50 and 5
+    # One outbox record per user passes the mapping's filter (a profile and an e-mail claim do not)
     assert depth(failures) == 2
     assert bus_recorder.event_ids() == {}
 
@@ -96,11 +98,11 @@ def test_batches_given_up_on_during_an_outage_reach_the_bus_once_when_it_is_back
     report = redrive(boto3.client("sqs"), failures, wait_seconds=0)
 
     received = bus_recorder.event_ids()
-    assert len(intents) == 55
+    assert len(intents) == users
     assert set(received) == set(intents), "an event was lost"
     assert [event for event, count in received.items() if count > 1] == [], "an event was duplicated"
     assert report.moved == {"bus shop-dev": 2}
-    assert report.events == {"bus shop-dev": 55}
+    assert report.events == {"bus shop-dev": users}
     assert (report.kept, report.came_back, report.left) == ({}, 0, 0)
     assert depth(failures) == 0
     assert plumbing.deliver_streams() == 0, "the mapping moved on: nothing else is sent"
