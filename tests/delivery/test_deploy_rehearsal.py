@@ -27,7 +27,15 @@ pytestmark = pytest.mark.rehearsal
 STAGE = "rehearsal"
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 DEPLOY_TIMEOUT = 600  # seconds; four stacks take about 1.5 minutes here
-COPIED = ("services", "shared", "tools", "requirements", "serverless-compose.yml", "package.json")
+COPIED = (
+    "services",
+    "shared",
+    "serverless",
+    "tools",
+    "requirements",
+    "serverless-compose.yml",
+    "package.json",
+)
 
 
 def _free_port() -> int:
