@@ -60,11 +60,13 @@ def _notified(stack: LocalStack, token: str, user: str, order_id: str) -> list[d
         notifications = stack.request("GET", f"/users/{user}/notifications", token=token).body[
             "notifications"
         ]
-        if any(n["values"].get("order_id") == order_id for n in notifications):
+        # The welcome too: its consumer polls beside the orders' own, so it may come second.
+        welcomed = any(n["template"] == "welcome" for n in notifications)
+        if welcomed and any(n["values"].get("order_id") == order_id for n in notifications):
             return notifications
         return None
 
-    return wait_until(arrived, 60, f"the notification of order {order_id}")
+    return wait_until(arrived, 60, f"the welcome and the notification of order {order_id}")
 
 
 def _stop(stack: LocalStack, signum: int) -> float:
