@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -175,6 +176,9 @@ def test_compose_passes_the_bus_and_users_outputs_on(deployed, endpoint):
         # where the defaults would have put a Fn::Sub of the bus ARN and a Fn::ImportValue of the
         # users stack's exports.
         config = (ROOT / "services" / consumer / "serverless.yml").read_text()
+        # ...and the shared blocks it includes (serverless/), where the provider reads the params.
+        for block in set(re.findall(r"\$\{file\(\.\./\.\./serverless/([\w.-]+)\)", config)):
+            config += (ROOT / "serverless" / block).read_text()
         used = [param for param in passed if "${param:" + param + "}" in config]
         assert {"jwtIssuerUrl", "jwtAudience"} <= set(used), consumer
         body = cloudformation.get_template(StackName=f"shop-{consumer}-{STAGE}")["TemplateBody"]
