@@ -85,8 +85,8 @@ def queue_consumer[M](
 ) -> Handler:
     """The Lambda handler of a queue: ``handle(parse(record), lambda_context)`` per record, under
     the rejection policy above (``parse`` raises ``EventRejected`` for a message it cannot read).
-    A batch whose every record failed is reported like any other (each record retried on its own):
-    the failures are logged record by record."""
+    The failures are logged record by record; a batch whose every record failed raises (see
+    ``shared.partial_batch``)."""
 
     def handle_record(record: SQSRecord, lambda_context: Any) -> None:
         logger.remove_keys(_EVENT_KEYS)  # the previous record's event must not tag this one's logs

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.partial_batch import process_batch, sqs_message_id, stream_sequence_number
+import pytest
+
+from shared.partial_batch import BatchFailed, process_batch, sqs_message_id, stream_sequence_number
 
 
 def sqs_record(message_id: str, body: str) -> dict[str, Any]:
@@ -30,12 +32,21 @@ def test_a_failed_record_is_reported_and_the_later_ones_are_still_handled():
     assert handled == ["m1", "m3"]
 
 
-def test_a_batch_whose_every_record_failed_is_reported_not_raised():
+def test_a_batch_whose_every_record_failed_raises_as_powertools_does():
+    """Lambda retries it whole either way; raising counts it in the function's Errors metric,
+    which the consumers' alarms (and prod's gradual deploys) watch."""
+    tried = []
+
     def handle(record: dict[str, Any]) -> None:
+        tried.append(record["dynamodb"]["SequenceNumber"])
         raise RuntimeError("down")
 
     event = {"Records": [stream_record("100"), stream_record("200")]}
 
-    assert process_batch(event, handle, stream_sequence_number) == {
-        "batchItemFailures": [{"itemIdentifier": "100"}, {"itemIdentifier": "200"}]
-    }
+    with pytest.raises(BatchFailed, match="all 2 records"):
+        process_batch(event, handle, stream_sequence_number)
+    assert tried == ["100", "200"]
+
+
+def test_an_empty_batch_is_not_a_failure():
+    assert process_batch({"Records": []}, lambda record: None, sqs_message_id) == {"batchItemFailures": []}

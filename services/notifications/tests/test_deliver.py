@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 
 from devtools.testkit.eventbridge import eventbridge_event
 from shared.dead_letters import MESSAGE_ID_ATTRIBUTE, REASON_ATTRIBUTE
+from shared.partial_batch import BatchFailed
 
 
 def test_a_batch_sends_and_records_one_notification_per_event(deliver, sqs_batch, events, mailbox, table):
@@ -115,12 +117,15 @@ def test_an_ses_failure_fails_only_that_record_and_keeps_it_pending(
 
 
 def test_an_order_event_before_the_user_is_known_is_retried(deliver, sqs_batch, events, mailbox):
-    batch = sqs_batch(events.order_confirmed(user_id="late"))
+    batch = sqs_batch(events.order_confirmed(user_id="late"), events.user_created(user_id="early"))
 
     assert deliver(batch) == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    alone = sqs_batch(events.order_confirmed(user_id="late"))
+    with pytest.raises(BatchFailed):  # the whole batch failed: Lambda retries it, Errors counts it
+        deliver(alone)
 
     deliver(sqs_batch(events.user_created(user_id="late")))
-    assert deliver(batch) == {"batchItemFailures": []}
+    assert deliver(alone) == {"batchItemFailures": []}
     assert [m.subject for m in mailbox()][-1] == "Your order o1 is confirmed"
 
 
