@@ -374,11 +374,13 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         announced.unlink(missing_ok=True)
         deadline = time.monotonic() + SHUTDOWN_BUDGET
         http.shutdown(timeout=GATEWAY_STOP)
-        # The requests in flight had their second: the functions go, and with them whatever the
-        # plumbing's round was waiting for (what it had not delivered is delivered again next time,
-        # after a restart too, as Lambda retries a batch).
-        environments.stop()
+        # Saved while the functions still run: a state machine execution then is still running in
+        # the snapshot (and is started again at the next start); once the functions are gone, its
+        # task fails and it would be saved as failed, its order left PENDING for good.
         _save_at_stop(snapshots)
+        # The functions go, and with them whatever the plumbing's round was waiting for (what it
+        # had not delivered is delivered again next time, after a restart too, as Lambda retries).
+        environments.stop()
         for poller in pollers:
             poller.join(timeout=max(0.0, deadline - time.monotonic()))
     aws.shutdown()

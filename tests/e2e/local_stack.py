@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,6 +115,19 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+_NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv*", "node_modules", ".local-stack", "__pycache__", ".pytest_cache", ".ruff_cache", ".cache"
+)
+
+
+def copy_repo(into: Path) -> Path:
+    """A copy of the repository (its packaged templates included, its venv and node_modules not:
+    the stack runs with this interpreter), for a test that edits a handler or a template."""
+    repo = into / "repo"
+    shutil.copytree(ROOT, repo, ignore=_NOT_COPIED)
+    return repo
 
 
 def start(state_dir: Path, root: Path = ROOT, **environment: str) -> LocalStack:

@@ -15,7 +15,7 @@ import pytest
 
 from devtools.local.persistence import SNAPSHOT_FILE
 from devtools.template import ROOT
-from tests.e2e.local_stack import LocalStack, kill, running, start, wait_until
+from tests.e2e.local_stack import LocalStack, copy_repo, kill, running, start, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -139,6 +139,42 @@ def test_an_execution_running_at_a_sigterm_is_started_again_and_completes(tmp_pa
         assert restarted in again.log_text()[earlier_log:]
         assert again.request("GET", "/users/dee", token=token).status == 200
         _confirmed(again, token, order_id)
+
+
+SLOW_CHARGE = """
+# Added by tests/e2e/test_local_stack_persistence.py to its copy of the repository.
+import time as _time
+_handler = handler
+def handler(event, context):
+    _time.sleep(4)
+    return _handler(event, context)
+"""
+
+
+def test_an_execution_whose_task_runs_at_a_sigint_is_started_again_and_completes(tmp_path: Path) -> None:
+    """The snapshot is taken while the functions still run: killed first, the task would fail,
+    the execution would be saved as failed, and its order left PENDING for good."""
+    repo = copy_repo(tmp_path)
+    with (repo / "services/orders/src/orders/handlers/charge_payment.py").open("a") as handler:
+        handler.write(SLOW_CHARGE)
+    first = start(tmp_path, repo)
+    try:
+        token = _create_user(first, "eve")
+        order_id = _place_order(first, token)
+        wait_until(lambda: "fulfilment started" in first.log_text(), 60, "the fulfilment to start", 0.05)
+        time.sleep(1)  # charge-payment is under way: it sleeps 4 s
+    finally:
+        stopped = _stop(first, signal.SIGINT)
+    assert stopped < STOP_WITHIN, first.log_text()[-3000:]
+    earlier_log = len(first.log_text())
+
+    again = start(tmp_path, repo)
+    try:
+        restarted = f"execution {order_id} of shop-orders-dev-fulfilment was running at the last stop"
+        assert restarted in again.log_text()[earlier_log:]
+        _confirmed(again, token, order_id)
+    finally:
+        _stop(again, signal.SIGINT)
 
 
 def test_fresh_starts_empty(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import threading
 import time
@@ -22,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from devtools.emulator.jwt_local import SigningKey, token_for
-from devtools.template import ROOT, TEMPLATE, Stacks
-from tests.e2e.local_stack import LocalStack, Reply, kill, session_alive, start, wait_until
+from devtools.template import TEMPLATE, Stacks
+from tests.e2e.local_stack import LocalStack, Reply, copy_repo, kill, session_alive, start, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -49,14 +48,10 @@ def handler(event, context):
     response.setdefault("headers", {})["x-test-build"] = BUILD
     return response
 """
-IGNORED = shutil.ignore_patterns(
-    ".git", ".venv*", "node_modules", ".local-stack", "__pycache__", ".pytest_cache", ".ruff_cache", ".cache"
-)
 
 
 def _copy_with_a_slow_users_api(into: Path) -> Path:
-    repo = into / "repo"
-    shutil.copytree(ROOT, repo, ignore=IGNORED)
+    repo = copy_repo(into)
     with (repo / HANDLER).open("a") as handler:
         handler.write(SLOW_HANDLER)
     template_path = repo / "services/users" / TEMPLATE
