@@ -3,7 +3,8 @@
 ``python -m devtools.contracts.schemas write`` regenerates them (``make schemas``); ``check`` exits non-zero
 when a committed schema and its model drifted apart (the test suite asserts the same).
 Each file is ``schemas/<source>/<DetailType>.v<version>.json`` and describes the event's
-``detail`` (metadata + data), with the routing fields as ``x-`` annotations.
+``detail`` (metadata + data), with the routing fields as ``x-`` annotations; its
+``metadata.event_version`` is pinned to the file's version.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def schema_path(model: type[DomainEvent]) -> Path:
 
 def schema_for(model: type[DomainEvent]) -> dict:
     schema = Envelope[model].model_json_schema(mode="serialization")
+    # The model allows any version (one metadata model for all events); this file describes one.
+    version = schema["$defs"]["EventMetadata"]["properties"]["event_version"]
+    version.pop("minimum")
+    version["const"] = model.event_version
     schema["title"] = f"{model.detail_type} v{model.event_version}"
     schema["x-source"] = model.source
     schema["x-detail-type"] = model.detail_type

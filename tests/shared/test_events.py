@@ -2,6 +2,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from devtools.contracts import schemas
@@ -85,3 +86,13 @@ def test_schema_drift_is_detected(tmp_path, monkeypatch):
     path = schemas.schema_path(OrderPlaced)
     path.write_text(path.read_text().replace('"total"', '"grand_total"'))
     assert schemas.drift() == [f"{path.relative_to(tmp_path)} is out of date"]
+
+
+def test_a_schema_accepts_its_own_version_only():
+    """A consumer validating against ``OrderPlaced.v1.json`` rejects a v2 event, whatever its shape."""
+    validator = Draft202012Validator(json.loads(schemas.schema_path(OrderPlaced).read_text()))
+    detail = json.loads(Envelope.wrap(order_placed(), correlation_id="c").detail_json())
+    assert list(validator.iter_errors(detail)) == []
+
+    detail["metadata"]["event_version"] = 2
+    assert [error.message for error in validator.iter_errors(detail)] == ["1 was expected"]
