@@ -83,6 +83,14 @@ def test_the_orders_dashboard_shows_fulfilment_outcomes_and_events_out(stacks):
     assert {("AWS/Lambda", "IteratorAge", publisher), ("shop", "OrdersConfirmed", "orders")} <= metrics
 
 
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_the_dashboard_holds_no_more_metrics_than_a_free_one(stacks, service):
+    """An account's first three dashboards are free with up to 50 metrics each (`make cost` counts
+    them free); a 51st metric makes this one billed."""
+    body = dashboard_body(stacks, service)
+    assert sum(len(widget["properties"].get("metrics", [])) for widget in body["widgets"]) <= 50
+
+
 def test_a_queue_missing_from_the_dashboard_is_found():
     def add_queue(resources: dict) -> None:
         resources["ForgottenQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "forgotten"}}
