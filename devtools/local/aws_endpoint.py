@@ -37,6 +37,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from contextlib import suppress
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
@@ -113,6 +114,20 @@ def kill_process() -> None:
             os.waitpid(pid, 0)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What the endpoint's process serves: ``stacks`` on ``listener`` (bound already, so that a
+    port in use fails in the stack) under ``moto_config``, forwarding ``invocations`` (see
+    ``start``), with the data of ``snapshots`` (deleted first if ``fresh``)."""
+
+    stacks: Stacks
+    listener: socket.socket
+    moto_config: dict[str, Any]
+    invocations: tuple[str, frozenset[str]]
+    snapshots: Path
+    fresh: bool
+
+
 class EndpointProcess:
     """The AWS endpoint in a process of its own, forked from the stack's main process, whose
     ``Connection`` carries the stack's requests: the stream positions to save with the data
@@ -126,19 +141,9 @@ class EndpointProcess:
         self.sent: dict[str, Any] | None = None
 
     @classmethod
-    def fork(
-        cls,
-        stacks: Stacks,
-        listener: socket.socket,
-        moto_config: dict[str, Any],
-        invocations: tuple[str, frozenset[str]],
-        snapshots: Path,
-        *,
-        fresh: bool,
-    ) -> EndpointProcess:
-        """Fork, serving on ``listener`` (bound already: a port in use fails in the caller) the data
-        of ``snapshots`` (deleted first if ``fresh``). Forked before the caller starts a thread: the
-        child starts at once, and shares what the stack imported (moto's modules)."""
+    def fork(cls, serving: Serving) -> EndpointProcess:
+        """Fork, and serve in the child. Forked before the caller starts a thread: the child starts
+        at once, and shares what the stack imported (moto's modules)."""
         ours, theirs = socket.socketpair()
         parent = os.getpid()
         sys.stdout.flush()
@@ -149,9 +154,9 @@ class EndpointProcess:
         if pid == 0:
             ours.close()
             control = Connection(theirs.detach())
-            _serve(control, parent, stacks, listener, moto_config, invocations, snapshots, fresh)
+            _serve(control, parent, serving)
         theirs.close()
-        listener.close()
+        serving.listener.close()
         _PIDS.add(pid)
         return cls(pid, Connection(ours.detach()))
 
@@ -203,16 +208,7 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _serve(
-    control: Connection,
-    parent: int,
-    stacks: Stacks,
-    listener: socket.socket,
-    moto_config: dict[str, Any],
-    invocations: tuple[str, frozenset[str]],
-    path: Path,
-    fresh: bool,
-) -> NoReturn:
+def _serve(control: Connection, parent: int, serving: Serving) -> NoReturn:
     """The endpoint's process, until the stack closes the connection (or dies)."""
     code = 1
     try:
@@ -220,7 +216,7 @@ def _serve(
         # The terminal's Ctrl-C reaches every process of the stack: the stack stops this one.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _endpoint(control, stacks, listener, moto_config, invocations, path, fresh)
+        _endpoint(control, serving)
     except EOFError:  # the stack closed the connection
         code = 0
     except Exception:
@@ -231,26 +227,26 @@ def _serve(
         os._exit(code)
 
 
-def _endpoint(
-    control: Connection,
-    stacks: Stacks,
-    listener: socket.socket,
-    moto_config: dict[str, Any],
-    invocations: tuple[str, frozenset[str]],
-    path: Path,
-    fresh: bool,
-) -> None:
+def _endpoint(control: Connection, serving: Serving) -> None:
     """Serve; restore the data (unless ``fresh``); save it when due once the stack has sent the
     pollers' positions, and for the last time at the stack's ``save``."""
     changes = ChangeTracker()
-    host, port = listener.getsockname()
-    start(stacks, host, port, moto_config, changes, listener=listener, invocations=invocations)
-    listener.close()
+    host, port = serving.listener.getsockname()
+    start(
+        serving.stacks,
+        host,
+        port,
+        serving.moto_config,
+        changes,
+        listener=serving.listener,
+        invocations=serving.invocations,
+    )
+    serving.listener.close()
     checkpoint: dict[str, Any] = {}
-    snapshots = Snapshots(path, changes, lambda: checkpoint)
-    if fresh:
+    snapshots = Snapshots(serving.snapshots, changes, lambda: checkpoint)
+    if serving.fresh:
         snapshots.discard()
-    control.send(("started", None if fresh else snapshots.restore()))
+    control.send(("started", None if serving.fresh else snapshots.restore()))
     stopping = threading.Event()
     saves = threading.Lock()  # taken by each save: none begins after the save at stop
 

@@ -46,7 +46,7 @@ from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.emulator.provision import provision
 from devtools.local import aws_endpoint, invoke_api, reload
-from devtools.local.aws_endpoint import EndpointProcess
+from devtools.local.aws_endpoint import EndpointProcess, Serving
 from devtools.local.bus_tap import BusTap
 from devtools.local.environments import ExecutionEnvironments, kill_every_worker
 from devtools.local.gateway import Gateway, serve
@@ -310,12 +310,14 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     fresh = os.environ.get("LOCAL_STACK_FRESH", "") not in ("", "0")
     invocations = socket.create_server((HOST, 0))  # for the Invoke API the endpoint forwards to
     aws = EndpointProcess.fork(
-        stacks,
-        socket.create_server((HOST, endpoints.aws_port)),
-        MOTO_CONFIG,
-        ("{}:{}".format(*invocations.getsockname()), frozenset(specs)),
-        snapshot,
-        fresh=fresh,
+        Serving(
+            stacks,
+            socket.create_server((HOST, endpoints.aws_port)),
+            MOTO_CONFIG,
+            ("{}:{}".format(*invocations.getsockname()), frozenset(specs)),
+            snapshot,
+            fresh,
+        )
     )
     session = boto3.Session()
     environments = ExecutionEnvironments(
