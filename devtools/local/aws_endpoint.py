@@ -160,6 +160,14 @@ class EndpointProcess:
         _PIDS.add(pid)
         return cls(pid, Connection(ours.detach()))
 
+    def wait(self) -> None:
+        """Return once the process has ended (it is not reaped: ``stop`` does that)."""
+        pidfd = os.pidfd_open(self.pid)  # its own: ``stop`` closes the other
+        try:
+            select.select([pidfd], [], [])
+        finally:
+            os.close(pidfd)
+
     def started(self) -> Restored | None:
         """Wait until it serves; the data it restored, if any."""
         return self._reply("started")

@@ -278,6 +278,17 @@ def _send_checkpoints(aws: EndpointProcess, plumbings: list[Plumbing], stop: thr
             return
 
 
+def _stop_if_gone(aws: EndpointProcess, stop: threading.Event, lost: threading.Event) -> None:
+    """A stack whose AWS endpoint has ended (killed: the kernel's OOM killer picks the largest
+    process) answers nothing but errors: it stops, saying why."""
+    aws.wait()
+    if not stop.is_set():
+        log.error("the AWS endpoint's process (%d) ended: stopping the stack", aws.pid)
+        lost.set()
+        stop.set()
+        _exit_in(FORCED_EXIT_AFTER)
+
+
 def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float, data: str) -> str:
     exports = " ".join(f"{k}={v}" for k, v in aws_environment(endpoints).items() if k != "AWS_REGION")
     lines = [
@@ -295,8 +306,9 @@ def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float, data: str
     return "\n".join(lines)
 
 
-def run(endpoints: Endpoints, stop: threading.Event) -> None:
-    """Start everything, serve until ``stop`` is set, then shut down."""
+def run(endpoints: Endpoints, stop: threading.Event) -> int:
+    """Start everything, serve until ``stop`` is set (or the AWS endpoint's process ends), then
+    shut down; returns the exit status."""
     started = time.perf_counter()
     _prepare_process_environment(endpoints)
     stacks = Stacks(sqs_endpoint=endpoints.aws)
@@ -362,6 +374,8 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
     mapped = _mapping_plumbings(plumbing, environments)
     restored = aws.started()  # before provisioning, which keeps what exists
+    lost = threading.Event()
+    threading.Thread(target=_stop_if_gone, args=(aws, stop, lost), name="aws-watch", daemon=True).start()
     provision(stacks, session, endpoint_url=endpoints.aws)
     if restored:
         for _, own in mapped:
@@ -412,6 +426,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     for poller in pollers:
         poller.join(timeout=max(0.0, deadline - time.monotonic()))
     aws.stop()
+    return 1 if lost.is_set() else 0
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -457,7 +472,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        run(endpoints, stop)
+        status = run(endpoints, stop)
     except TemplateError as error:
         sys.exit(f"error: {error}")
     except OSError as error:
@@ -465,7 +480,7 @@ def main() -> None:
             sys.exit(f"error: {error.strerror}: is another `make dev` running? Set API_PORT / AWS_PORT.")
         raise
     print(STOPPED, flush=True)
-    _exit_now(0)
+    _exit_now(status)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The AWS endpoint of the local stack serves from a process of its own, which ends with the stack:
 after a Ctrl-C, after a SIGKILL of the stack's main process (which cannot stop it itself), and when
-the start fails on a port in use."""
+the start fails on a port in use; the stack stops if it ends first."""
 
 from __future__ import annotations
 
@@ -88,6 +88,22 @@ def test_the_aws_endpoint_dies_with_the_stack_killed_with_sigkill(tmp_path: Path
         wait_until(lambda: _port_free(stack.aws_port), 3, "the AWS endpoint's port to be free", 0.05)
     finally:
         kill(stack.process)
+
+
+def test_the_stack_stops_saying_so_when_its_aws_endpoint_is_killed(tmp_path: Path) -> None:
+    stack = start(tmp_path)
+    try:
+        [endpoint] = _listening_on(stack, stack.aws_port)
+
+        os.kill(endpoint, signal.SIGKILL)
+        stack.process.wait(timeout=10)
+        wait_until(lambda: not session_alive(stack.process), 3, "every process of the stack to end", 0.05)
+    finally:
+        kill(stack.process)
+
+    assert stack.process.returncode == 1, stack.log_text()[-3000:]
+    assert f"the AWS endpoint's process ({endpoint}) ended: stopping the stack" in stack.log_text()
+    assert stack.log_text().rstrip().endswith("Local stack stopped.")
 
 
 @pytest.mark.parametrize("taken", ["AWS_PORT", "API_PORT"])
