@@ -11,9 +11,10 @@ Lambda tasks, wired from the packaged templates to the real handlers.
 - EventBridge: rules route ``PutEvents`` to their SQS targets inside moto itself.
 - Step Functions: moto executes the state machines; its Lambda tasks reach ``invoke`` of moto's
   Docker-less Lambda backend, which ``Plumbing.routing_state_machine_tasks()`` sends to the handler
-  of the function with that name. A handler's exception becomes the task's error (``errorType`` is
-  the exception's class name, or Lambda's own such as ``Sandbox.Timedout``), so ``Retry`` and
-  ``Catch`` work as deployed.
+  of the function with that name (``state_machine_task``; the local stack's AWS endpoint, in a
+  process of its own, forwards those invocations to it over HTTP: ``devtools.local.invoke_api``).
+  A handler's exception becomes the task's error (``errorType`` is the exception's class name, or
+  Lambda's own such as ``Sandbox.Timedout``), so ``Retry`` and ``Catch`` work as deployed.
 
 ``drain()`` repeats all of this until nothing moves (no record, no message, no running execution).
 """
@@ -356,9 +357,30 @@ class Plumbing:
 
     # -- Step Functions ---------------------------------------------------------------------------
 
+    def state_machine_task(self, function_name: str, event: Any) -> tuple[bytes, bool]:
+        """A state machine's Lambda task: the function invoked with ``event``, answered as Lambda's
+        Invoke API answers (the result's JSON, or the error's with ``errorType``), and whether it
+        is a function error (``X-Amz-Function-Error``)."""
+
+        def task_error(error_type: str, message: str, stack_trace: list[str]) -> tuple[bytes, bool]:
+            log.info("%s raised %s (a state machine task error)", function_name, error_type)
+            self.on_delivery(Delivery(function_name, "states", 1, 1, f"{error_type}: {message}"))
+            payload = {"errorType": error_type, "errorMessage": message, "stackTrace": stack_trace}
+            return json.dumps(payload).encode(), True
+
+        try:
+            result = self.invoke(function_name, event)
+        except FunctionError as error:  # raised in the function's own process
+            return task_error(error.error_type, error.message, error.stack_trace)
+        except Exception as error:
+            return task_error(type(error).__name__, str(error), traceback.format_tb(error.__traceback__))
+        self.on_delivery(Delivery(function_name, "states", 1, 0))
+        return json.dumps(result, default=str).encode(), False
+
     @contextmanager
     def routing_state_machine_tasks(self) -> Iterator[None]:
-        """While active, moto's Lambda tasks run the real handlers (see the module docstring)."""
+        """While active, moto's Lambda tasks in this process run the real handlers (see the module
+        docstring)."""
         plumbing = self
         original = LambdaSimpleBackend.invoke
 
@@ -368,24 +390,10 @@ class Plumbing:
             name = function_name_of(function_name)
             if name not in plumbing.specs:
                 return original(backend, function_name, qualifier, body, headers, response_headers)
-            event = json.loads(body) if body else {}
-
-            def task_error(error_type: str, message: str, stack_trace: list[str]) -> bytes:
-                log.info("%s raised %s (a state machine task error)", name, error_type)
-                plumbing.on_delivery(Delivery(name, "states", 1, 1, f"{error_type}: {message}"))
+            payload, failed = plumbing.state_machine_task(name, json.loads(body) if body else {})
+            if failed:
                 response_headers["x-amz-function-error"] = "Unhandled"
-                return json.dumps(
-                    {"errorType": error_type, "errorMessage": message, "stackTrace": stack_trace}
-                ).encode()
-
-            try:
-                result = plumbing.invoke(name, event)
-            except FunctionError as error:  # raised in the function's own process
-                return task_error(error.error_type, error.message, error.stack_trace)
-            except Exception as error:
-                return task_error(type(error).__name__, str(error), traceback.format_tb(error.__traceback__))
-            plumbing.on_delivery(Delivery(name, "states", 1, 0))
-            return json.dumps(result, default=str).encode()
+            return payload
 
         LambdaSimpleBackend.invoke = invoke
         try:

@@ -2,14 +2,18 @@
 (``make dev``).
 
 - An AWS endpoint (``devtools.local.aws_endpoint``: moto in server mode) on ``127.0.0.1:$AWS_PORT``
-  holding every table, queue, bus, rule and state machine of the packaged templates.
+  holding every table, queue, bus, rule and state machine of the packaged templates, in a process
+  of its own (forked from this one at start, killed by the kernel if this one dies).
 - One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.local.gateway``).
 - Hot reload (``devtools.local.reload``): an edit to a function's code retires its workers.
 - The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the functions (a
-  poller per event source mapping), and moto's Step Functions tasks routed to them; the bus tap
-  (``devtools.local.bus_tap``) logging every event with the consumers it reached.
+  poller per event source mapping); the bus tap (``devtools.local.bus_tap``) logging every event
+  with the consumers it reached; Lambda's Invoke API on a loopback port
+  (``devtools.local.invoke_api``), which the AWS endpoint's process forwards moto's Step Functions
+  tasks to.
 - The AWS data restored from the state directory at start and saved there after changes and at
-  stop (``devtools.local.persistence``); ``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``) starts empty.
+  stop (``devtools.local.persistence``), by the AWS endpoint's process, with the pollers' stream
+  positions this process sends it; ``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``) starts empty.
 
 Each function runs in worker processes of its own, started on first use, with its own environment
 variables and module state, its ``Timeout`` enforced, stopped after a few idle minutes
@@ -25,6 +29,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -40,11 +45,12 @@ from devtools.emulator.jwt_local import SigningKey, authorizers, state_dir
 from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.emulator.provision import provision
-from devtools.local import aws_endpoint, reload
+from devtools.local import aws_endpoint, invoke_api, reload
+from devtools.local.aws_endpoint import EndpointProcess, Serving
 from devtools.local.bus_tap import BusTap
 from devtools.local.environments import ExecutionEnvironments, kill_every_worker
 from devtools.local.gateway import Gateway, serve
-from devtools.local.persistence import SNAPSHOT_FILE, ChangeTracker, InterruptedExecution, Restored, Snapshots
+from devtools.local.persistence import SNAPSHOT_FILE, InterruptedExecution, Restored
 from devtools.template import REGION, ROOT, Stacks, TemplateError
 
 log = logging.getLogger("devtools.local.stack")
@@ -53,17 +59,17 @@ HOST = "127.0.0.1"
 FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
 # Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s (up to
-# GATEWAY_STOP), then the functions' processes are killed, the data is saved, the pollers' rounds
-# end within what is left of SHUTDOWN_BUDGET, and the process exits whatever its threads are
-# doing. Whatever still holds the orderly stop up at FORCED_EXIT_AFTER (a save of a large data set;
-# on a machine loaded 10x its cores, the AWS endpoint's own stop was seen to take a second more) is
-# cut short by a watchdog, which leaves the rest of the 3 s to the exit itself: a save cut short
-# leaves the previous snapshot.
+# GATEWAY_STOP), then the data is saved, the functions' processes are killed, the pollers' rounds
+# end within what is left of SHUTDOWN_BUDGET, the AWS endpoint's process ends, and the process
+# exits whatever its threads are doing. Whatever still holds the orderly stop up at
+# FORCED_EXIT_AFTER (a save of a large data set; on a machine loaded 10x its cores, the AWS
+# endpoint's own stop was seen to take a second more) is cut short by a watchdog, which leaves the
+# rest of the 3 s to the exit itself: a save cut short leaves the previous snapshot.
 GATEWAY_STOP = 1.0
 SHUTDOWN_BUDGET = 1.6
 FORCED_EXIT_AFTER = 2.2
 SIGNAL_POLL = 0.1  # seconds
-SAVE_POLL = 0.25  # seconds between two looks at whether the data is due a save
+CHECKPOINT_POLL = 0.25  # seconds between two looks at whether the pollers' positions moved
 WARM_WAIT = 20.0  # seconds the start waits for the routes' functions to have a worker
 STOPPED = "Local stack stopped."
 CONCURRENCY = 4  # invocations of one function at once (LOCAL_CONCURRENCY); more wait
@@ -107,7 +113,7 @@ def _prepare_process_environment(endpoints: Endpoints) -> None:
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)  # nothing in this process may reach a real account
     os.environ.update(aws_environment(endpoints))
-    # moto's Step Functions engine calls Lambda on localhost:$MOTO_PORT.
+    # moto's Step Functions engine (in the AWS endpoint's process) calls Lambda on localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(endpoints.aws_port)
 
 
@@ -191,18 +197,15 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def _restore(snapshots: Snapshots) -> tuple[Restored | None, str]:
-    """The data of the last run (unless ``LOCAL_STACK_FRESH``), and the banner's line about it."""
-    kept = f"kept in {_shown(snapshots.path.parent)}/ across restarts"
-    if os.environ.get("LOCAL_STACK_FRESH", "") not in ("", "0"):
-        snapshots.discard()
-        return None, f"empty (FRESH=1), {kept}"
-    restored = snapshots.restore()
+def _data(path: Path, restored: Restored | None, fresh: bool) -> str:
+    """The banner's line about the data."""
+    kept = f"kept in {_shown(path.parent)}/ across restarts"
+    if fresh:
+        return f"empty (FRESH=1), {kept}"
     if restored is None:
-        return None, f"empty, {kept}; make dev FRESH=1 starts empty"
+        return f"empty, {kept}; make dev FRESH=1 starts empty"
     when = restored.saved_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    origin = f"restored from {_shown(snapshots.path)} (saved {when})"
-    return restored, f"{origin}, {kept}; make dev FRESH=1 starts empty"
+    return f"restored from {_shown(path)} (saved {when}), {kept}; make dev FRESH=1 starts empty"
 
 
 def _restart(states: Any, interrupted: list[InterruptedExecution]) -> None:
@@ -222,12 +225,19 @@ def _restart(states: Any, interrupted: list[InterruptedExecution]) -> None:
             )
 
 
-def _save_at_stop(snapshots: Snapshots) -> None:
+def _save_at_stop(aws: EndpointProcess, checkpoint: dict[str, Any], path: Path) -> None:
     began = time.perf_counter()
-    if snapshots.save():
-        log.info("data saved to %s in %.0f ms", _shown(snapshots.path), (time.perf_counter() - began) * 1000)
+    try:
+        written = aws.save(checkpoint)
+    except (OSError, RuntimeError) as error:
+        log.error("data not saved (%s): %s keeps the last save", error, _shown(path))
+        return
+    if written:
+        log.info("data saved to %s in %.0f ms", _shown(path), (time.perf_counter() - began) * 1000)
+    elif written is None:
+        log.error("data not saved: %s keeps the last save", _shown(path))
     else:
-        log.info("data in %s up to date", _shown(snapshots.path))
+        log.info("data in %s up to date", _shown(path))
 
 
 def _mapping_plumbings(plumbing: Plumbing, environments: ExecutionEnvironments) -> list[tuple[str, Plumbing]]:
@@ -258,12 +268,25 @@ def _checkpoint(plumbings: list[Plumbing]) -> dict[str, Any]:
     return {"stream_positions": sorted(positions)}
 
 
-def _save_when_due(snapshots: Snapshots, stop: threading.Event) -> None:
-    while not stop.wait(SAVE_POLL):
+def _send_checkpoints(aws: EndpointProcess, plumbings: list[Plumbing], stop: threading.Event) -> None:
+    """The pollers' stream positions to the AWS endpoint's process as they move, for its saves."""
+    while not stop.wait(CHECKPOINT_POLL):
         try:
-            snapshots.save_if_due()
-        except Exception:
-            log.exception("saving the data failed; carrying on")
+            aws.checkpoint(_checkpoint(plumbings))
+        except OSError:
+            log.error("the AWS endpoint's process is gone: nothing more is saved")
+            return
+
+
+def _stop_if_gone(aws: EndpointProcess, stop: threading.Event, lost: threading.Event) -> None:
+    """A stack whose AWS endpoint has ended (killed: the kernel's OOM killer picks the largest
+    process) answers nothing but errors: it stops, saying why."""
+    aws.wait()
+    if not stop.is_set():
+        log.error("the AWS endpoint's process (%d) ended: stopping the stack", aws.pid)
+        lost.set()
+        stop.set()
+        _exit_in(FORCED_EXIT_AFTER)
 
 
 def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float, data: str) -> str:
@@ -283,15 +306,32 @@ def _banner(endpoints: Endpoints, routes: list[Route], elapsed: float, data: str
     return "\n".join(lines)
 
 
-def run(endpoints: Endpoints, stop: threading.Event) -> None:
-    """Start everything, serve until ``stop`` is set, then shut down."""
+def run(endpoints: Endpoints, stop: threading.Event) -> int:
+    """Start everything, serve until ``stop`` is set (or the AWS endpoint's process ends), then
+    shut down; returns the exit status."""
     started = time.perf_counter()
     _prepare_process_environment(endpoints)
     stacks = Stacks(sqs_endpoint=endpoints.aws)
     # Each service's package sits at the root of its zip; here, under services/<x>/src.
     sys.path[:0] = [str(ROOT / "services" / service / "src") for service in stacks.services]
-    session = boto3.Session()
     specs = functions(stacks)
+    # The AWS endpoint's port is bound here, so that a port in use fails at once; its process is
+    # forked before this one starts a thread (a fork copies the calling thread only, and a lock
+    # another thread held would stay held in the child for good).
+    snapshot = state_dir() / SNAPSHOT_FILE
+    fresh = os.environ.get("LOCAL_STACK_FRESH", "") not in ("", "0")
+    invocations = socket.create_server((HOST, 0))  # for the Invoke API the endpoint forwards to
+    aws = EndpointProcess.fork(
+        Serving(
+            stacks,
+            socket.create_server((HOST, endpoints.aws_port)),
+            MOTO_CONFIG,
+            ("{}:{}".format(*invocations.getsockname()), frozenset(specs)),
+            snapshot,
+            fresh,
+        )
+    )
+    session = boto3.Session()
     environments = ExecutionEnvironments(
         specs,
         function_base_environment(endpoints),
@@ -306,6 +346,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         on_delivery=_log_delivery,
         invoker=environments.invoke,
     )
+    invoke_api.serve(invocations, plumbing)
     route_table = routes(stacks)
     gateway = Gateway(
         routes=route_table,
@@ -331,13 +372,10 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
 
     threading.Thread(target=warm_up, name="warm", daemon=True).start()
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
-    changes = ChangeTracker()
-    aws = aws_endpoint.start(stacks, HOST, endpoints.aws_port, MOTO_CONFIG, changes)
     mapped = _mapping_plumbings(plumbing, environments)
-    snapshots = Snapshots(
-        state_dir() / SNAPSHOT_FILE, changes, lambda: _checkpoint([own for _, own in mapped])
-    )
-    restored, data = _restore(snapshots)  # before provisioning, which keeps what exists
+    restored = aws.started()  # before provisioning, which keeps what exists
+    lost = threading.Event()
+    threading.Thread(target=_stop_if_gone, args=(aws, stop, lost), name="aws-watch", daemon=True).start()
     provision(stacks, session, endpoint_url=endpoints.aws)
     if restored:
         for _, own in mapped:
@@ -347,43 +385,48 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         stacks, plumbing.client("sqs"), plumbing.client("events"), plumbing.mappings, plumbing.invoke
     )
     tap.install()
-    with plumbing.routing_state_machine_tasks():
-        if restored:
-            _restart(plumbing.client("stepfunctions"), restored.interrupted)
-        # A poller per event source mapping, as Lambda has, and one for the bus tap: a slow
-        # consumer (a cold start, a timeout) holds up its own source only.
-        pollers = [
-            threading.Thread(target=_pump_forever, args=([pump], stop), name=name, daemon=True)
-            for name, pump in [("bus-tap", tap.pump), *((name, own.pump) for name, own in mapped)]
-        ]
-        for poller in pollers:
-            poller.start()
-        threading.Thread(target=_save_when_due, args=(snapshots, stop), name="save", daemon=True).start()
-        threading.Thread(
-            target=reload.watch, args=(ROOT, specs, environments.retire, stop), name="reload", daemon=True
-        ).start()
-        routes_warm.wait(WARM_WAIT)
-        announced = _announce(endpoints)
-        print(_banner(endpoints, route_table, time.perf_counter() - started, data), flush=True)
-        gateway.ready.set()  # after the banner: whoever sees /health answer 200 finds it in the log
-        # A timed wait: the signal handler runs in this thread, and only when it runs Python code
-        # (a signal the kernel hands to another thread does not wake an untimed wait: seen, 1 stop
-        # in 10 under load never began).
-        while not stop.wait(SIGNAL_POLL):
-            pass
-        announced.unlink(missing_ok=True)
-        deadline = time.monotonic() + SHUTDOWN_BUDGET
-        http.shutdown(timeout=GATEWAY_STOP)
-        # Saved while the functions still run: a state machine execution then is still running in
-        # the snapshot (and is started again at the next start); once the functions are gone, its
-        # task fails and it would be saved as failed, its order left PENDING for good.
-        _save_at_stop(snapshots)
-        # The functions go, and with them whatever the plumbing's round was waiting for (what it
-        # had not delivered is delivered again next time, after a restart too, as Lambda retries).
-        environments.stop()
-        for poller in pollers:
-            poller.join(timeout=max(0.0, deadline - time.monotonic()))
-    aws.shutdown()
+    if restored:
+        _restart(plumbing.client("stepfunctions"), restored.interrupted)
+    # Saves begin with the pollers' first positions.
+    aws.checkpoint(_checkpoint([own for _, own in mapped]))
+    # A poller per event source mapping, as Lambda has, and one for the bus tap: a slow consumer (a
+    # cold start, a timeout) holds up its own source only.
+    pollers = [
+        threading.Thread(target=_pump_forever, args=([pump], stop), name=name, daemon=True)
+        for name, pump in [("bus-tap", tap.pump), *((name, own.pump) for name, own in mapped)]
+    ]
+    for poller in pollers:
+        poller.start()
+    threading.Thread(
+        target=_send_checkpoints, args=(aws, [own for _, own in mapped], stop), name="checkpoint", daemon=True
+    ).start()
+    threading.Thread(
+        target=reload.watch, args=(ROOT, specs, environments.retire, stop), name="reload", daemon=True
+    ).start()
+    routes_warm.wait(WARM_WAIT)
+    announced = _announce(endpoints)
+    data = _data(snapshot, restored, fresh)
+    print(_banner(endpoints, route_table, time.perf_counter() - started, data), flush=True)
+    gateway.ready.set()  # after the banner: whoever sees /health answer 200 finds it in the log
+    # A timed wait: the signal handler runs in this thread, and only when it runs Python code (a
+    # signal the kernel hands to another thread does not wake an untimed wait: seen, 1 stop in 10
+    # under load never began).
+    while not stop.wait(SIGNAL_POLL):
+        pass
+    announced.unlink(missing_ok=True)
+    deadline = time.monotonic() + SHUTDOWN_BUDGET
+    http.shutdown(timeout=GATEWAY_STOP)
+    # Saved while the functions still run: a state machine execution then is still running in the
+    # snapshot (and is started again at the next start); once the functions are gone, its task
+    # fails and it would be saved as failed, its order left PENDING for good.
+    _save_at_stop(aws, _checkpoint([own for _, own in mapped]), snapshot)
+    # The functions go, and with them whatever the plumbing's round was waiting for (what it had
+    # not delivered is delivered again next time, after a restart too, as Lambda retries).
+    environments.stop()
+    for poller in pollers:
+        poller.join(timeout=max(0.0, deadline - time.monotonic()))
+    aws.stop()
+    return 1 if lost.is_set() else 0
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -400,6 +443,7 @@ def _exit_in(seconds: float) -> None:
     only, since the thread holding it up may hold the logging or stdout locks."""
 
     def force() -> None:
+        aws_endpoint.kill_process()
         kill_every_worker()
         os.write(
             sys.stdout.fileno(),
@@ -428,7 +472,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        run(endpoints, stop)
+        status = run(endpoints, stop)
     except TemplateError as error:
         sys.exit(f"error: {error}")
     except OSError as error:
@@ -436,7 +480,7 @@ def main() -> None:
             sys.exit(f"error: {error.strerror}: is another `make dev` running? Set API_PORT / AWS_PORT.")
         raise
     print(STOPPED, flush=True)
-    _exit_now(0)
+    _exit_now(status)
 
 
 if __name__ == "__main__":

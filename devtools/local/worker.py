@@ -130,7 +130,10 @@ def main() -> None:
                 sys.stderr.flush()
                 os._exit(0)
         os.close(fds[0])
-        control.send(str(pid).encode())
+        try:
+            control.send(str(pid).encode())
+        except OSError:  # the stack is gone (its start failed, or it was killed): so is its worker
+            return
 
 
 if __name__ == "__main__":

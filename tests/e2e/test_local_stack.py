@@ -152,6 +152,24 @@ def test_orders_reach_their_final_status_and_their_notifications(stack: LocalSta
     assert sum(point["DeliveryAttempts"] for point in emails) >= 4
 
 
+def test_lambda_invoke_on_the_aws_endpoint_runs_the_function_in_its_worker(stack: LocalStack) -> None:
+    """What moto's Step Functions tasks send: Lambda's Invoke on the AWS endpoint reaches the real
+    handler, and a function error comes back as Lambda answers it, with ``errorType``."""
+    awslambda = stack.client("lambda")
+    event = (ROOT / "services/users/events/get_user.json").read_bytes()
+
+    answered = awslambda.invoke(FunctionName="shop-users-dev-api", Payload=event)
+    failed = awslambda.invoke(FunctionName="shop-orders-dev-charge-payment", Payload=b"{}")
+
+    assert "FunctionError" not in answered
+    assert json.loads(answered["Payload"].read())["statusCode"] in (200, 404)  # u1's profile, or none
+    assert failed["FunctionError"] == "Unhandled"
+    error = json.loads(failed["Payload"].read())
+    assert error["errorType"] == "ValidationError", error  # the execution state it expects is missing
+    assert error["stackTrace"]
+    assert "states → shop-orders-dev-charge-payment: 1 record(s), raised ValidationError" in stack.log_text()
+
+
 def test_a_user_who_deleted_the_profile_signs_up_again_and_orders(stack: LocalStack) -> None:
     gina = stack.token("gina")
     assert (

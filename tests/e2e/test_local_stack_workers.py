@@ -179,6 +179,26 @@ def test_a_function_over_its_timeout_is_killed_and_the_next_invocation_gets_a_fr
     assert live - before or before - {int(killed)}, "no fresh worker started"
 
 
+def test_a_function_invoked_through_the_aws_endpoint_over_its_timeout_fails_as_lambda_answers(
+    stack: LocalStack,
+) -> None:
+    """What a state machine's task gets for a function over its ``Timeout``: ``Sandbox.Timedout``."""
+    event = json.loads((stack.root / "services/users/events/get_user.json").read_text())
+    event["pathParameters"] = {"id": "sleep-30"}
+    started = time.monotonic()
+
+    reply = stack.client("lambda").invoke(FunctionName=USERS_API, Payload=json.dumps(event).encode())
+
+    assert TIMEOUT <= time.monotonic() - started < TIMEOUT + 5
+    assert reply["FunctionError"] == "Unhandled"
+    error = json.loads(reply["Payload"].read())
+    assert (error["errorType"], error["errorMessage"]) == (
+        "Sandbox.Timedout",
+        f"Task timed out after {TIMEOUT:.2f} seconds",
+    )
+    assert f"states → {USERS_API}: 1 record(s), raised Sandbox.Timedout" in stack.log_text()
+
+
 def test_idle_workers_exit(stack: LocalStack) -> None:
     assert stack.request("GET", "/users/cid", token=stack.token("cid")).status == 404
     workers = _workers_of(stack, USERS_API)
