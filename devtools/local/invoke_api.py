@@ -6,7 +6,8 @@ the invocations of the packaged functions, which is how moto's Step Functions ta
 answers a synchronous invocation: 200 with the result, or with the error (``errorType``,
 ``errorMessage``, ``stackTrace``) and ``X-Amz-Function-Error: Unhandled`` for a function error, a
 timeout (``Sandbox.Timedout``) included (``Plumbing.state_machine_task``, which logs the delivery);
-404 ``ResourceNotFoundException`` for a function the templates do not hold.
+404 ``ResourceNotFoundException`` for a function the templates do not hold, 400
+``InvalidRequestContentException`` for a body that is not JSON.
 """
 
 from __future__ import annotations
@@ -37,23 +38,42 @@ class InvokeApi:
         matched = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         name = function_name_of(unquote(matched["function"])) if matched else ""
         if environ["REQUEST_METHOD"] != "POST" or name not in self.plumbing.specs:
-            body = json.dumps({"Type": "User", "Message": f"Function not found: {name or '-'}"}).encode()
-            start_response(
+            return _refused(
+                start_response,
                 "404 Not Found",
-                [
-                    ("Content-Type", "application/json"),
-                    ("X-Amzn-ErrorType", "ResourceNotFoundException"),
-                    ("Content-Length", str(len(body))),
-                ],
+                "ResourceNotFoundException",
+                f"Function not found: {name or '-'}",
             )
-            return [body]
         raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        payload, failed = self.plumbing.state_machine_task(name, json.loads(raw) if raw else {})
+        try:
+            event = json.loads(raw) if raw else {}
+        except ValueError:
+            return _refused(
+                start_response,
+                "400 Bad Request",
+                "InvalidRequestContentException",
+                "Could not parse request body into json",
+            )
+        payload, failed = self.plumbing.state_machine_task(name, event)
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
         if failed:
             headers.append(("X-Amz-Function-Error", "Unhandled"))
         start_response("200 OK", headers)
         return [payload]
+
+
+def _refused(start_response: Callable, status: str, error_type: str, message: str) -> list[bytes]:
+    """Answered as Lambda answers a request it refuses."""
+    body = json.dumps({"Type": "User", "Message": message}).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("X-Amzn-ErrorType", error_type),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
 
 
 def serve(listener: socket.socket, plumbing: Plumbing) -> BaseWSGIServer:

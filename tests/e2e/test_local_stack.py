@@ -168,6 +168,8 @@ def test_lambda_invoke_on_the_aws_endpoint_runs_the_function_in_its_worker(stack
     assert error["errorType"] == "ValidationError", error  # the execution state it expects is missing
     assert error["stackTrace"]
     assert "states → shop-orders-dev-charge-payment: 1 record(s), raised ValidationError" in stack.log_text()
+    with pytest.raises(awslambda.exceptions.InvalidRequestContentException):
+        awslambda.invoke(FunctionName="shop-users-dev-api", Payload=b"{not json")
 
 
 def test_a_user_who_deleted_the_profile_signs_up_again_and_orders(stack: LocalStack) -> None:
