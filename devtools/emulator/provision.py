@@ -8,9 +8,10 @@ emulated here; the local stack and the tests invoke the handlers in process.
 
 Provisioning an endpoint that already holds them (the local stack restored from a snapshot) keeps
 their data and applies what the templates changed since, where that can be done in place, as a
-stack update would: a table's new or removed global secondary indexes, its stream and its TTL; a
-queue's attributes; a rule's pattern and targets; a state machine's definition. A table whose key
-schema changed cannot be updated in place: it is left as it is, with a warning.
+stack update would: a table's new or removed global secondary indexes, its stream (enabled or
+disabled) and its TTL; a queue's attributes; a rule's pattern and targets (those gone removed); a
+state machine's definition. A table whose key schema or stream view type changed cannot be updated
+in place: it is left as it is, with a warning.
 """
 
 from __future__ import annotations
@@ -118,8 +119,16 @@ def _update_table(dynamodb: Any, request: dict[str, Any]) -> None:
                 AttributeDefinitions=request["AttributeDefinitions"],
                 GlobalSecondaryIndexUpdates=[{"Create": index}],
             )
-    if "StreamSpecification" in request and not table.get("StreamSpecification", {}).get("StreamEnabled"):
-        dynamodb.update_table(TableName=name, StreamSpecification=request["StreamSpecification"])
+    stream, current = request.get("StreamSpecification"), table.get("StreamSpecification") or {}
+    if stream and not current.get("StreamEnabled"):
+        dynamodb.update_table(TableName=name, StreamSpecification=stream)
+    elif stream and current["StreamViewType"] != stream["StreamViewType"]:
+        log.warning(
+            "table %s: its stream's view type changed in the template; kept as it was (FRESH=1 recreates it)",
+            name,
+        )
+    elif not stream and current.get("StreamEnabled"):
+        dynamodb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
 
 
 def _index_shape(index: dict[str, Any]) -> tuple:
@@ -164,6 +173,14 @@ def _create_rule(events: Any, name: str, props: dict[str, Any]) -> None:
     ]
     if targets:
         events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    wanted = {target["Id"] for target in targets}
+    gone = [
+        target["Id"]
+        for target in events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+        if target["Id"] not in wanted
+    ]
+    if gone:
+        events.remove_targets(Rule=name, EventBusName=bus, Ids=gone)
 
 
 def _create_state_machine(states: Any, name: str, props: dict[str, Any]) -> None:
