@@ -35,17 +35,24 @@ _NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 
 
 def start(
-    stacks: Stacks, host: str, port: int, moto_config: dict[str, Any], changes: ChangeTracker | None = None
+    stacks: Stacks | Callable[[], Stacks],
+    host: str,
+    port: int,
+    moto_config: dict[str, Any],
+    changes: ChangeTracker | None = None,
 ) -> BaseWSGIServer:
-    """Serve in a daemon thread, under ``moto_config``; ``changes`` counts (and runs one at a time)
-    the requests that may change data, for the snapshots of ``devtools.local.persistence``.
+    """Serve in a daemon thread, under ``moto_config``; the CloudFormation reads answer from
+    ``stacks``, or from what it returns at each read (the local stack's: a reload replaces them);
+    ``changes`` counts (and runs one at a time) the requests that may change data, for the
+    snapshots of ``devtools.local.persistence``.
 
     What moto's ``ThreadedMotoServer`` does, but binding the port in the caller's thread, so that
     a port in use raises ``OSError`` here instead of hanging.
     """
     moto_patches.apply()
     moto_app: Callable = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
-    app = TemplateStacks(changes.wrap(moto_app) if changes else moto_app, stacks)
+    current = stacks if callable(stacks) else lambda: stacks
+    app = TemplateStacks(changes.wrap(moto_app) if changes else moto_app, current)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="aws-endpoint", daemon=True).start()
     request = urllib.request.Request(
@@ -76,53 +83,52 @@ class OneDynamoDBRequestAtATime:
 class TemplateStacks:
     """WSGI middleware answering ``ListStackResources`` and ``ListExports`` from the templates."""
 
-    def __init__(self, app: Callable, stacks: Stacks) -> None:
+    def __init__(self, app: Callable, stacks: Callable[[], Stacks]) -> None:
         self.app = app
-        self.stacks = stacks
-        self.services = {stacks.stack_name(service): service for service in stacks.services}
+        self.stacks = stacks  # the current ones, read at each request
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if "/cloudformation/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
             return self.app(environ, start_response)
+        stacks = self.stacks()
+        services = {stacks.stack_name(service): service for service in stacks.services}
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again if we do not answer
         parameters = {key: values[0] for key, values in parse_qs(body.decode()).items()}
         action = parameters.get("Action")
         if action == "ListExports":
-            result = self._exports()
-        elif action == "ListStackResources" and parameters.get("StackName") in self.services:
-            result = self._resources(self.services[parameters["StackName"]])
+            result = self._exports(stacks)
+        elif action == "ListStackResources" and parameters.get("StackName") in services:
+            result = self._resources(stacks, services[parameters["StackName"]])
         else:
             return self.app(environ, start_response)
         payload = _response(action, result)
         start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
         return [payload]
 
-    def _resources(self, service: str) -> Element:
+    def _resources(self, stacks: Stacks, service: str) -> Element:
         result = Element("ListStackResourcesResult")
         summaries = SubElement(result, "StackResourceSummaries")
-        for logical_id, resource in self.stacks.templates[service].resources.items():
+        for logical_id, resource in stacks.templates[service].resources.items():
             _member(
                 summaries,
                 LogicalResourceId=logical_id,
-                PhysicalResourceId=self.stacks.ref(service, logical_id),
+                PhysicalResourceId=stacks.ref(service, logical_id),
                 ResourceType=resource["Type"],
                 ResourceStatus="CREATE_COMPLETE",
                 LastUpdatedTimestamp="2020-01-01T00:00:00Z",
             )
         return result
 
-    def _exports(self) -> Element:
+    def _exports(self, stacks: Stacks) -> Element:
         result = Element("ListExportsResult")
         exports = SubElement(result, "Exports")
-        for name, (service, value) in self.stacks.exports.items():
+        for name, (service, value) in stacks.exports.items():
             stack_id = (
-                f"arn:aws:cloudformation:{self.stacks.region}:{self.stacks.account}:"
-                f"stack/{self.stacks.stack_name(service)}/local"
+                f"arn:aws:cloudformation:{stacks.region}:{stacks.account}:"
+                f"stack/{stacks.stack_name(service)}/local"
             )
-            _member(
-                exports, ExportingStackId=stack_id, Name=name, Value=str(self.stacks.resolve(service, value))
-            )
+            _member(exports, ExportingStackId=stack_id, Name=name, Value=str(stacks.resolve(service, value)))
         return result
 
 

@@ -4,10 +4,13 @@
 - An AWS endpoint (``devtools.local.aws_endpoint``: moto in server mode) on ``127.0.0.1:$AWS_PORT``
   holding every table, queue, bus, rule and state machine of the packaged templates.
 - One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.local.gateway``).
-- Hot reload (``devtools.local.reload``): an edit to a function's code retires its workers.
+- Hot reload (``devtools.local.reload``): an edit to a function's code retires its workers; an
+  edit to a service's ``serverless.yml`` packages it again and the stack serves what changed
+  (``devtools.local.definitions``).
 - The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the functions (a
-  poller per event source mapping), and moto's Step Functions tasks routed to them; the bus tap
-  (``devtools.local.bus_tap``) logging every event with the consumers it reached.
+  poller per event source mapping, ``devtools.local.pollers``), and moto's Step Functions tasks
+  routed to them; the bus tap (``devtools.local.bus_tap``) logging every event with the consumers
+  it reached.
 - The AWS data restored from the state directory at start and saved there after changes and at
   stop (``devtools.local.persistence``); ``LOCAL_STACK_FRESH=1`` (``make dev FRESH=1``) starts empty.
 
@@ -23,7 +26,6 @@ import faulthandler
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -37,20 +39,21 @@ import boto3
 
 from devtools.emulator.apigw import Route, routes
 from devtools.emulator.jwt_local import SigningKey, authorizers, state_dir
-from devtools.emulator.lambda_runtime import FunctionSpec, functions
+from devtools.emulator.lambda_runtime import functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.emulator.provision import provision
 from devtools.local import aws_endpoint, reload
 from devtools.local.bus_tap import BusTap
+from devtools.local.definitions import Definitions, gateway_functions, verify_senders
 from devtools.local.environments import ExecutionEnvironments, kill_every_worker
 from devtools.local.gateway import Gateway, serve
 from devtools.local.persistence import SNAPSHOT_FILE, ChangeTracker, InterruptedExecution, Restored, Snapshots
+from devtools.local.pollers import Pollers
 from devtools.template import REGION, ROOT, Stacks, TemplateError
 
 log = logging.getLogger("devtools.local.stack")
 
 HOST = "127.0.0.1"
-FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
 # Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s (up to
 # GATEWAY_STOP), then the functions' processes are killed, the data is saved, the pollers' rounds
@@ -69,7 +72,6 @@ STOPPED = "Local stack stopped."
 CONCURRENCY = 4  # invocations of one function at once (LOCAL_CONCURRENCY); more wait
 IDLE_EXIT = 300.0  # seconds a worker may stay idle before it is stopped (LOCAL_IDLE_EXIT)
 ENDPOINTS_FILE = "endpoints.json"  # in the state directory while the stack runs: its two URLs
-_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -143,15 +145,6 @@ def _configure_logging() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's endpoint logs every AWS call
 
 
-def _verify_senders(ses: Any, specs: dict[str, FunctionSpec]) -> None:
-    """SES identities are verified outside CloudFormation; locally, every e-mail address a
-    function's environment names is one."""
-    for spec in specs.values():
-        for value in spec.environment.values():
-            if _EMAIL_ADDRESS.match(value):
-                ses.verify_email_identity(EmailAddress=value)
-
-
 def _announce(endpoints: Endpoints) -> Path:
     """Write where this stack answers for ``invoke local`` (tools/osls-python-bundle) to find it;
     written whole (a temporary file renamed), so a reader never sees half of it."""
@@ -171,20 +164,6 @@ def _log_delivery(delivery: Delivery) -> None:
     logging.getLogger("devtools.emulator.plumbing").info(
         "%s → %s: %d record(s), %s", delivery.source, delivery.function, delivery.records, outcome
     )
-
-
-def _pump_forever(pumps: list[Any], stop: threading.Event) -> None:
-    """Deliver streams, queues and bus events until ``stop``; a failure is logged, never fatal."""
-    delay = FAST_POLL
-    while not stop.is_set():
-        moved = 0
-        for pump in pumps:
-            try:
-                moved += pump()
-            except Exception:
-                log.exception("plumbing round failed; carrying on")
-        delay = FAST_POLL if moved else min(delay * 2, IDLE_POLL)
-        stop.wait(delay)
 
 
 def _shown(path: Path) -> str:
@@ -228,34 +207,6 @@ def _save_at_stop(snapshots: Snapshots) -> None:
         log.info("data saved to %s in %.0f ms", _shown(snapshots.path), (time.perf_counter() - began) * 1000)
     else:
         log.info("data in %s up to date", _shown(snapshots.path))
-
-
-def _mapping_plumbings(plumbing: Plumbing, environments: ExecutionEnvironments) -> list[tuple[str, Plumbing]]:
-    """(name, plumbing) for each event source mapping: a plumbing of its own for each (its own boto3
-    session: a session is not thread-safe), sharing the functions' processes."""
-    pumps = []
-    for mapping in plumbing.mappings:
-        own = Plumbing(
-            plumbing.stacks,
-            boto3.Session(),
-            plumbing.endpoint_url,
-            retry_delay=plumbing.retry_delay,
-            on_delivery=plumbing.on_delivery,
-            invoker=environments.invoke,
-        )
-        own.mappings = [
-            m
-            for m in own.mappings
-            if (m.function.name, m.source_arn) == (mapping.function.name, mapping.source_arn)
-        ]
-        pumps.append((f"{mapping.kind}-{mapping.function.short_name}", own))
-    return pumps
-
-
-def _checkpoint(plumbings: list[Plumbing]) -> dict[str, Any]:
-    """Where every mapping's consumer is in its stream, all pollers together."""
-    positions = [position for own in plumbings for position in own.checkpoint()["stream_positions"]]
-    return {"stream_positions": sorted(positions)}
 
 
 def _save_when_due(snapshots: Snapshots, stop: threading.Event) -> None:
@@ -312,7 +263,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         authorizers=authorizers(stacks),
         key=SigningKey.load_or_create(),
         invoke=plumbing.invoke,
-        function_names={(spec.service, spec.logical_id): name for name, spec in plumbing.specs.items()},
+        function_names=gateway_functions(plumbing.specs),
     )
     # Workers for the functions behind routes start now, beside the AWS endpoint's start, and the
     # stack is ready once they are up: a request then seldom waits for a cold start (seconds on a
@@ -332,35 +283,44 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
     threading.Thread(target=warm_up, name="warm", daemon=True).start()
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
     changes = ChangeTracker()
-    aws = aws_endpoint.start(stacks, HOST, endpoints.aws_port, MOTO_CONFIG, changes)
-    mapped = _mapping_plumbings(plumbing, environments)
-    snapshots = Snapshots(
-        state_dir() / SNAPSHOT_FILE, changes, lambda: _checkpoint([own for _, own in mapped])
-    )
-    restored, data = _restore(snapshots)  # before provisioning, which keeps what exists
-    provision(stacks, session, endpoint_url=endpoints.aws)
-    if restored:
-        for _, own in mapped:
-            own.resume(restored.plumbing)
-    _verify_senders(plumbing.client("ses"), plumbing.specs)
+    pollers = Pollers(stop, environments.invoke)
     tap = BusTap(
         stacks, plumbing.client("sqs"), plumbing.client("events"), plumbing.mappings, plumbing.invoke
     )
+    definitions = Definitions(
+        stacks,
+        root=ROOT,
+        session=session,
+        endpoint_url=endpoints.aws,
+        plumbing=plumbing,
+        environments=environments,
+        gateway=gateway,
+        tap=tap,
+        pollers=pollers,
+    )
+    aws = aws_endpoint.start(definitions.current, HOST, endpoints.aws_port, MOTO_CONFIG, changes)
+    snapshots = Snapshots(state_dir() / SNAPSHOT_FILE, changes, pollers.checkpoint)
+    restored, data = _restore(snapshots)  # before provisioning, which keeps what exists
+    provision(stacks, session, endpoint_url=endpoints.aws)
+    verify_senders(plumbing.client("ses"), plumbing.specs)
     tap.install()
     with plumbing.routing_state_machine_tasks():
         if restored:
             _restart(plumbing.client("stepfunctions"), restored.interrupted)
-        # A poller per event source mapping, as Lambda has, and one for the bus tap: a slow
-        # consumer (a cold start, a timeout) holds up its own source only.
-        pollers = [
-            threading.Thread(target=_pump_forever, args=([pump], stop), name=name, daemon=True)
-            for name, pump in [("bus-tap", tap.pump), *((name, own.pump) for name, own in mapped)]
-        ]
-        for poller in pollers:
-            poller.start()
+        pollers.add("bus-tap", tap.pump)
+        pollers.sync(plumbing, restored.plumbing if restored else None)
         threading.Thread(target=_save_when_due, args=(snapshots, stop), name="save", daemon=True).start()
         threading.Thread(
-            target=reload.watch, args=(ROOT, specs, environments.retire, stop), name="reload", daemon=True
+            target=reload.watch,
+            args=(ROOT, lambda: plumbing.specs, environments.retire, stop),
+            name="reload",
+            daemon=True,
+        ).start()
+        threading.Thread(
+            target=reload.watch_definitions,
+            args=(ROOT, stacks.services, definitions.reload, stop),
+            name="reload-definitions",
+            daemon=True,
         ).start()
         routes_warm.wait(WARM_WAIT)
         gateway.ready.set()
@@ -381,8 +341,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         # The functions go, and with them whatever the plumbing's round was waiting for (what it
         # had not delivered is delivered again next time, after a restart too, as Lambda retries).
         environments.stop()
-        for poller in pollers:
-            poller.join(timeout=max(0.0, deadline - time.monotonic()))
+        pollers.join(deadline)
     aws.shutdown()
 
 

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from devtools.emulator.plumbing import MOTO_CONFIG
-from devtools.emulator.provision import provision
+from devtools.emulator.provision import delete_rules_gone, provision
 from devtools.template import Stacks
 
 NOTIFICATIONS = "shop-notifications-dev"
@@ -111,3 +111,21 @@ def test_provisioning_again_removes_what_the_templates_took_away_and_warns_of_wh
         orders_table = dynamodb.describe_table(TableName="shop-orders-dev")["Table"]
         assert orders_table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"  # kept
     assert "table shop-orders-dev: its stream's view type changed in the template" in caplog.text
+
+
+def test_a_rule_gone_from_the_templates_is_deleted_and_the_others_kept(stacks: Stacks) -> None:
+    changed = copy.deepcopy(stacks)
+    del changed.templates["notifications"].resources["UserEventsRule"]
+    bus = stacks.resolve("notifications", stacks.templates["notifications"].resources["UserEventsRule"])
+    bus = bus["Properties"]["EventBusName"].rsplit("/", 1)[-1]
+    with mock_aws(config=MOTO_CONFIG):
+        session = boto3.Session()
+        events = session.client("events")
+        provision(stacks, session)
+        before = {rule["Name"] for rule in events.list_rules(EventBusName=bus)["Rules"]}
+
+        delete_rules_gone(stacks, changed, session)
+
+        after = {rule["Name"] for rule in events.list_rules(EventBusName=bus)["Rules"]}
+    assert before - after == {stacks.physical_name("notifications", "UserEventsRule")}
+    assert stacks.physical_name("notifications", "OrderEventsRule") in after

@@ -122,11 +122,15 @@ _NOT_COPIED = shutil.ignore_patterns(
 )
 
 
-def copy_repo(into: Path) -> Path:
+def copy_repo(into: Path, *, packaging: bool = False) -> Path:
     """A copy of the repository (its packaged templates included, its venv and node_modules not:
-    the stack runs with this interpreter), for a test that edits a handler or a template."""
+    the stack runs with this interpreter), for a test that edits a handler or a template. With
+    ``packaging``, the copy links the repository's node_modules, venv and built dependencies
+    (``.cache``), so that ``osls package`` runs in it as in the repository."""
     repo = into / "repo"
     shutil.copytree(ROOT, repo, ignore=_NOT_COPIED)
+    for name in (".venv", "node_modules", ".cache") if packaging else ():
+        (repo / name).symlink_to(ROOT / name)
     return repo
 
 
