@@ -22,10 +22,13 @@ is served without a restart, with every table, queue and execution kept.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -155,9 +158,12 @@ def framework_error(stdout: str, stderr: str) -> str:
     return "\n".join(line for line in lines if line.strip()).strip() or "no output"
 
 
-def package(root: Path, services: Iterable[str], stage: str) -> dict[str, str | None]:
+def package(
+    root: Path, services: Iterable[str], stage: str, under_way: list[subprocess.Popen]
+) -> dict[str, str | None]:
     """Each service packaged as ``make package`` packages it (``osls package --stage <stage>`` in its
-    folder), side by side: for each, None, or the framework's error."""
+    folder), side by side: for each, None, or the framework's error. ``under_way`` holds the
+    packagings running, each the leader of a process group (the bundling it starts included)."""
     running = {
         service: subprocess.Popen(  # noqa: S603 - the project's own CLI
             [str(root / "node_modules" / ".bin" / "osls"), "package", "--stage", stage],
@@ -166,12 +172,15 @@ def package(root: Path, services: Iterable[str], stage: str) -> dict[str, str | 
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            process_group=0,
         )
         for service in services
     }
+    under_way.extend(running.values())
     outcome: dict[str, str | None] = {}
     for service, process in running.items():
         stdout, stderr = process.communicate()
+        under_way.remove(process)
         if process.returncode:
             outcome[service] = framework_error(stdout, stderr)
             continue
@@ -209,6 +218,16 @@ class Definitions:
         self.gateway = gateway
         self.tap = tap
         self.pollers = pollers
+        self.packaging: list[subprocess.Popen] = []  # under way
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Kill the packagings under way, the bundling they started too: the stack stops within
+        its 3 s (the service is packaged again by the next ``make dev``)."""
+        self.stopped = True
+        for process in list(self.packaging):
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def current(self) -> Stacks:
         """The stacks served now (for the AWS endpoint's CloudFormation reads)."""
@@ -217,9 +236,15 @@ class Definitions:
     def reload(self, services: Iterable[str], cause: str) -> None:
         """Package ``services`` again and serve what changed; ``cause`` (the files edited) is for
         the log."""
+        if self.stopped:
+            return
         began = time.perf_counter()
         services = sorted(services)
-        outcome = package(self.root, services, self.stacks.stage)
+        shown = ", ".join(self.stacks.stack_name(service) for service in services)
+        log.info("reload: %s changed → packaging %s", cause, shown)
+        outcome = package(self.root, services, self.stacks.stage, self.packaging)
+        if self.stopped:
+            return
         for service, error in outcome.items():
             if error is not None:
                 log.error(

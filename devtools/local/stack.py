@@ -332,6 +332,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> None:
         while not stop.wait(SIGNAL_POLL):
             pass
         announced.unlink(missing_ok=True)
+        definitions.stop()
         deadline = time.monotonic() + SHUTDOWN_BUDGET
         http.shutdown(timeout=GATEWAY_STOP)
         # Saved while the functions still run: a state machine execution then is still running in
