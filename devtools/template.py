@@ -213,6 +213,13 @@ class Stacks:
     def __post_init__(self) -> None:
         self.templates = {service: load_template(service, self.packaged) for service in self.services}
 
+    def with_templates(self, templates: dict[str, Template]) -> Stacks:
+        """These stacks with ``templates`` in place of those services' own (packaged again)."""
+        stacks = copy.copy(self)
+        stacks.__dict__.pop("exports", None)  # cached from the templates replaced
+        stacks.templates = {**self.templates, **templates}
+        return stacks
+
     def stack_name(self, service: str) -> str:
         return f"shop-{service}-{self.stage}"
 

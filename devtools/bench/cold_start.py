@@ -41,7 +41,8 @@ from devtools.emulator.apigw import routes
 from devtools.emulator.lambda_runtime import FunctionSpec, functions
 from devtools.emulator.provision import provision
 from devtools.local import aws_endpoint
-from devtools.local.stack import HOST, _verify_senders
+from devtools.local.definitions import verify_senders
+from devtools.local.stack import HOST
 from devtools.template import REGION, ROOT, Stacks
 
 TARGET = 1.25
@@ -219,7 +220,7 @@ class Endpoint:
         urllib.request.urlopen(reset).close()  # noqa: S310 - our own endpoint
         session = boto3.Session(region_name=REGION)
         provision(self.stacks, session, endpoint_url=self.url)
-        _verify_senders(session.client("ses", endpoint_url=self.url), functions(self.stacks))
+        verify_senders(session.client("ses", endpoint_url=self.url), functions(self.stacks))
         clients: dict[str, Any] = {}
         for service, operation, params in seed:
             client = clients.setdefault(service, session.client(service, endpoint_url=self.url))  # type: ignore[call-overload]

@@ -175,12 +175,19 @@ class Plumbing:
     lock: ClassVar[threading.RLock] = threading.RLock()
 
     def __post_init__(self) -> None:
-        self.specs = functions(self.stacks)
-        self.mappings = [m for m in event_source_mappings(self.stacks, self.specs) if m.enabled]
         self._handlers: dict[str, Callable] = {}
+        self.redefine(self.stacks)
         self._positions: dict[tuple[str, str], str] = {}  # (stream, shard) -> last sequence number done
         # (consumer, shard) -> (the sequence number it fails on, attempts): one entry per failing shard.
         self._stream_attempts: dict[tuple[str, str], tuple[str, int]] = {}
+
+    def redefine(self, stacks: Stacks) -> None:
+        """Serve ``stacks`` from now on (a service packaged again); where each consumer stands in
+        each stream stays."""
+        self.stacks = stacks
+        self.specs = functions(stacks)
+        self.mappings = [m for m in event_source_mappings(stacks, self.specs) if m.enabled]
+        self._handlers.clear()  # imported again, as the specs say now
 
     def client(self, name: str) -> Any:
         return self.session.client(name, region_name=self.stacks.region, endpoint_url=self.endpoint_url)

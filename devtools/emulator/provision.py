@@ -8,15 +8,17 @@ emulated here; the local stack and the tests invoke the handlers in process.
 
 Provisioning an endpoint that already holds them (the local stack restored from a snapshot) keeps
 their data and applies what the templates changed since, where that can be done in place, as a
-stack update would: a table's new or removed global secondary indexes, its stream and its TTL; a
-queue's attributes; a rule's pattern and targets; a state machine's definition. A table whose key
-schema changed cannot be updated in place: it is left as it is, with a warning.
+stack update would: a table's new or removed global secondary indexes, its stream (enabled or
+disabled) and its TTL; a queue's attributes; a rule's pattern and targets (those gone removed); a
+state machine's definition. A table whose key schema or stream view type changed cannot be updated
+in place: it is left as it is, with a warning.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
@@ -32,8 +34,11 @@ _QUEUE_EXISTS = ("QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueServic
 _RULE_TARGET_KEYS = ("Id", "Arn", "Input", "InputPath", "InputTransformer", "SqsParameters")
 
 
-def provision(stacks: Stacks, session: Any, endpoint_url: str | None = None) -> None:
-    """Create every table, queue, bus, rule and state machine of ``stacks`` through ``session``."""
+def provision(
+    stacks: Stacks, session: Any, endpoint_url: str | None = None, services: Iterable[str] | None = None
+) -> None:
+    """Create every table, queue, bus, rule and state machine of ``stacks`` (of its ``services``
+    only, when given) through ``session``."""
 
     def client(name: str) -> Any:
         return session.client(name, region_name=stacks.region, endpoint_url=endpoint_url)
@@ -45,6 +50,8 @@ def provision(stacks: Stacks, session: Any, endpoint_url: str | None = None) -> 
         client("stepfunctions"),
     )
     for service, template in stacks.templates.items():
+        if services is not None and service not in services:
+            continue
         resolved = {
             logical_id: stacks.resolve(service, resource.get("Properties", {}))
             for logical_id, resource in template.resources.items()
@@ -70,6 +77,26 @@ def provision(stacks: Stacks, session: Any, endpoint_url: str | None = None) -> 
         for logical_id, kind in types.items():
             if kind == "AWS::StepFunctions::StateMachine":
                 _create_state_machine(states, stacks.physical_name(service, logical_id), resolved[logical_id])
+
+
+def delete_rules_gone(old: Stacks, new: Stacks, session: Any, endpoint_url: str | None = None) -> None:
+    """Delete the rules of ``old`` that ``new`` no longer holds (a service packaged again): left,
+    they would route events still. Tables, queues and the rest are kept, with their data."""
+    events = session.client("events", region_name=new.region, endpoint_url=endpoint_url)
+    for service, template in old.templates.items():
+        for logical_id, props in template.of_type("AWS::Events::Rule"):
+            name = old.physical_name(service, logical_id)
+            if (
+                logical_id in new.templates[service].resources
+                and new.physical_name(service, logical_id) == name
+            ):
+                continue
+            bus = str(old.resolve(service, props.get("EventBusName", "default"))).rsplit("/", 1)[-1]
+            with suppress(events.exceptions.ResourceNotFoundException):
+                targets = events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+                if targets:
+                    events.remove_targets(Rule=name, EventBusName=bus, Ids=[t["Id"] for t in targets])
+                events.delete_rule(Name=name, EventBusName=bus)
 
 
 def _create_table(dynamodb: Any, props: dict[str, Any]) -> None:
@@ -118,8 +145,16 @@ def _update_table(dynamodb: Any, request: dict[str, Any]) -> None:
                 AttributeDefinitions=request["AttributeDefinitions"],
                 GlobalSecondaryIndexUpdates=[{"Create": index}],
             )
-    if "StreamSpecification" in request and not table.get("StreamSpecification", {}).get("StreamEnabled"):
-        dynamodb.update_table(TableName=name, StreamSpecification=request["StreamSpecification"])
+    stream, current = request.get("StreamSpecification"), table.get("StreamSpecification") or {}
+    if stream and not current.get("StreamEnabled"):
+        dynamodb.update_table(TableName=name, StreamSpecification=stream)
+    elif stream and current["StreamViewType"] != stream["StreamViewType"]:
+        log.warning(
+            "table %s: its stream's view type changed in the template; kept as it was (FRESH=1 recreates it)",
+            name,
+        )
+    elif not stream and current.get("StreamEnabled"):
+        dynamodb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
 
 
 def _index_shape(index: dict[str, Any]) -> tuple:
@@ -164,6 +199,14 @@ def _create_rule(events: Any, name: str, props: dict[str, Any]) -> None:
     ]
     if targets:
         events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    wanted = {target["Id"] for target in targets}
+    gone = [
+        target["Id"]
+        for target in events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+        if target["Id"] not in wanted
+    ]
+    if gone:
+        events.remove_targets(Rule=name, EventBusName=bus, Ids=gone)
 
 
 def _create_state_machine(states: Any, name: str, props: dict[str, Any]) -> None:

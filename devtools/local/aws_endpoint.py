@@ -35,7 +35,7 @@ import sys
 import threading
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -64,20 +64,22 @@ _PIDS: set[int] = set()
 
 
 def start(
-    stacks: Stacks,
+    stacks: Stacks | Callable[[], Stacks],
     host: str,
     port: int,
     moto_config: dict[str, Any],
     changes: ChangeTracker | None = None,
     *,
     listener: socket.socket | None = None,
-    invocations: tuple[str, frozenset[str]] | None = None,
+    invocations: tuple[str, Callable[[], Collection[str]]] | None = None,
 ) -> BaseWSGIServer:
-    """Serve in a daemon thread, under ``moto_config``; ``changes`` counts (and runs one at a time)
-    the requests that may change data, for the snapshots of ``devtools.local.persistence``;
+    """Serve in a daemon thread, under ``moto_config``; the CloudFormation reads answer from
+    ``stacks``, or from what it returns at each read (a reload replaces them); ``changes`` counts
+    (and runs one at a time) the requests that may change data, for the snapshots of
+    ``devtools.local.persistence``;
     ``listener``, a socket bound to ``host:port`` already, is served instead of binding one;
-    ``invocations`` (the ``host:port`` of an Invoke API, and the functions it runs) forwards those
-    functions' Lambda invocations there (``LambdaInvocations``).
+    ``invocations`` (the ``host:port`` of an Invoke API, and what returns the functions it runs now)
+    forwards those functions' Lambda invocations there (``LambdaInvocations``).
 
     What moto's ``ThreadedMotoServer`` does, but binding the port in the caller's thread, so that
     a port in use raises ``OSError`` here instead of hanging.
@@ -86,7 +88,8 @@ def start(
     moto_app: Callable = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
     if invocations:
         moto_app = LambdaInvocations(moto_app, *invocations)
-    app = TemplateStacks(changes.wrap(moto_app) if changes else moto_app, stacks)
+    current = stacks if callable(stacks) else lambda: stacks
+    app = TemplateStacks(changes.wrap(moto_app) if changes else moto_app, current)
     server = make_server(
         host,
         port,
@@ -131,7 +134,8 @@ class Serving:
 class EndpointProcess:
     """The AWS endpoint in a process of its own, forked from the stack's main process, whose
     ``Connection`` carries the stack's requests: the stream positions to save with the data
-    (``checkpoint``), the save at stop (``save``), and the end (``stop``, or the stack's death)."""
+    (``checkpoint``), the templates after a reload (``redefine``), the save at stop (``save``), and
+    the end (``stop``, or the stack's death)."""
 
     def __init__(self, pid: int, control: Connection) -> None:
         self.pid = pid
@@ -178,6 +182,12 @@ class EndpointProcess:
             if checkpoint != self.sent:
                 self.control.send(("checkpoint", checkpoint))
                 self.sent = checkpoint
+
+    def redefine(self, stacks: Stacks, functions: Collection[str]) -> None:
+        """Serve the CloudFormation reads from ``stacks`` and forward the invocations of
+        ``functions`` from now on (a ``serverless.yml`` was packaged again)."""
+        with self.sending:
+            self.control.send(("redefine", (stacks, frozenset(functions))))
 
     def save(self, checkpoint: dict[str, Any]) -> bool | None:
         """The save at stop, with the positions of now (no save follows it): True if a snapshot was
@@ -240,14 +250,16 @@ def _endpoint(control: Connection, serving: Serving) -> None:
     pollers' positions, and for the last time at the stack's ``save``."""
     changes = ChangeTracker()
     host, port = serving.listener.getsockname()
+    address, functions = serving.invocations
+    served = {"stacks": serving.stacks, "functions": functions}  # replaced whole by a redefinition
     start(
-        serving.stacks,
+        lambda: served["stacks"],
         host,
         port,
         serving.moto_config,
         changes,
         listener=serving.listener,
-        invocations=serving.invocations,
+        invocations=(address, lambda: served["functions"]),
     )
     serving.listener.close()
     checkpoint: dict[str, Any] = {}
@@ -270,7 +282,11 @@ def _endpoint(control: Connection, serving: Serving) -> None:
 
     saver: threading.Thread | None = None
     while True:
-        kind, checkpoint = control.recv()
+        kind, value = control.recv()
+        if kind == "redefine":
+            served["stacks"], served["functions"] = value
+            continue
+        checkpoint = value
         if kind == "checkpoint" and saver is None:  # the pollers run: the data is due saves
             saver = threading.Thread(target=save_when_due, name="save", daemon=True)
             saver.start()
@@ -289,14 +305,14 @@ class LambdaInvocations:
     """WSGI middleware sending Lambda's Invoke requests for ``functions`` to the Invoke API at
     ``address`` (``host:port``: ``devtools.local.invoke_api``), and its answer back as it is."""
 
-    def __init__(self, app: Callable, address: str, functions: frozenset[str]) -> None:
+    def __init__(self, app: Callable, address: str, functions: Callable[[], Collection[str]]) -> None:
         self.app = app
         self.address = address
         self.functions = functions
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         matched = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
-        if not matched or function_name_of(unquote(matched["function"])) not in self.functions:
+        if not matched or function_name_of(unquote(matched["function"])) not in self.functions():
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         # No timeout: the function's own is enforced there, and answered as Lambda answers it.
@@ -332,53 +348,52 @@ class OneDynamoDBRequestAtATime:
 class TemplateStacks:
     """WSGI middleware answering ``ListStackResources`` and ``ListExports`` from the templates."""
 
-    def __init__(self, app: Callable, stacks: Stacks) -> None:
+    def __init__(self, app: Callable, stacks: Callable[[], Stacks]) -> None:
         self.app = app
-        self.stacks = stacks
-        self.services = {stacks.stack_name(service): service for service in stacks.services}
+        self.stacks = stacks  # the current ones, read at each request
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if "/cloudformation/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
             return self.app(environ, start_response)
+        stacks = self.stacks()
+        services = {stacks.stack_name(service): service for service in stacks.services}
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again if we do not answer
         parameters = {key: values[0] for key, values in parse_qs(body.decode()).items()}
         action = parameters.get("Action")
         if action == "ListExports":
-            result = self._exports()
-        elif action == "ListStackResources" and parameters.get("StackName") in self.services:
-            result = self._resources(self.services[parameters["StackName"]])
+            result = self._exports(stacks)
+        elif action == "ListStackResources" and parameters.get("StackName") in services:
+            result = self._resources(stacks, services[parameters["StackName"]])
         else:
             return self.app(environ, start_response)
         payload = _response(action, result)
         start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
         return [payload]
 
-    def _resources(self, service: str) -> Element:
+    def _resources(self, stacks: Stacks, service: str) -> Element:
         result = Element("ListStackResourcesResult")
         summaries = SubElement(result, "StackResourceSummaries")
-        for logical_id, resource in self.stacks.templates[service].resources.items():
+        for logical_id, resource in stacks.templates[service].resources.items():
             _member(
                 summaries,
                 LogicalResourceId=logical_id,
-                PhysicalResourceId=self.stacks.ref(service, logical_id),
+                PhysicalResourceId=stacks.ref(service, logical_id),
                 ResourceType=resource["Type"],
                 ResourceStatus="CREATE_COMPLETE",
                 LastUpdatedTimestamp="2020-01-01T00:00:00Z",
             )
         return result
 
-    def _exports(self) -> Element:
+    def _exports(self, stacks: Stacks) -> Element:
         result = Element("ListExportsResult")
         exports = SubElement(result, "Exports")
-        for name, (service, value) in self.stacks.exports.items():
+        for name, (service, value) in stacks.exports.items():
             stack_id = (
-                f"arn:aws:cloudformation:{self.stacks.region}:{self.stacks.account}:"
-                f"stack/{self.stacks.stack_name(service)}/local"
+                f"arn:aws:cloudformation:{stacks.region}:{stacks.account}:"
+                f"stack/{stacks.stack_name(service)}/local"
             )
-            _member(
-                exports, ExportingStackId=stack_id, Name=name, Value=str(self.stacks.resolve(service, value))
-            )
+            _member(exports, ExportingStackId=stack_id, Name=name, Value=str(stacks.resolve(service, value)))
         return result
 
 

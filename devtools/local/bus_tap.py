@@ -71,6 +71,10 @@ class BusTap:
     invoke: Callable[[str, Any], Any]  # (function name, event): a Lambda target's delivery
 
     def __post_init__(self) -> None:
+        self.queues: dict[str, str] = {}  # bus -> tap queue URL, once installed
+        self._read_rules()
+
+    def _read_rules(self) -> None:
         self.rules = bus_rules(self.stacks)
         declared = {
             _bus_name(str(self.stacks.resolve(service, props["Name"])))
@@ -78,11 +82,17 @@ class BusTap:
             for _, props in template.of_type("AWS::Events::EventBus")
         }
         self.buses = sorted(declared | {rule.bus for rule in self.rules})
-        self.queues: dict[str, str] = {}  # bus -> tap queue URL, once installed
+
+    def redefine(self, stacks: Stacks, mappings: list[EventSourceMapping]) -> None:
+        """Follow ``stacks``'s rules and ``mappings`` from now on (a service packaged again); a new
+        bus is tapped too."""
+        self.stacks, self.mappings = stacks, mappings
+        self._read_rules()
+        self.install()
 
     def install(self) -> None:
-        """Add the catch-all rule and its queue to every bus the templates use."""
-        for bus in self.buses:
+        """Add the catch-all rule and its queue to every bus the templates use (not tapped yet)."""
+        for bus in [bus for bus in self.buses if bus not in self.queues]:
             queue_url = self.sqs.create_queue(QueueName=f"{TAP}-{bus}")["QueueUrl"]
             queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
             self.events.put_rule(
@@ -95,7 +105,7 @@ class BusTap:
                 EventBusName=bus,
                 Targets=[{"Id": TAP, "Arn": queue_arn["Attributes"]["QueueArn"]}],
             )
-            self.queues[bus] = queue_url
+            self.queues = self.queues | {bus: queue_url}  # one assignment: pump() iterates it
 
     def pump(self) -> int:
         """Log (and deliver to Lambda targets) the events published since the last call."""

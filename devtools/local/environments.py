@@ -15,7 +15,9 @@ keeping its module state between them as a warm Lambda environment does.
 - **Idle exit.** A worker idle for ``idle_exit`` seconds is stopped, as Lambda reclaims idle
   environments: memory follows the work.
 - **Reload.** ``retire()`` stops the idle workers and those running once they finish: the next
-  invocation imports the code as it is now.
+  invocation imports the code as it is now. ``redefine()`` takes new specs (a service packaged
+  again): a new function gets workers on first use, a changed one's workers are retired (the next
+  invocation runs with its new handler, environment, memory and timeout), a removed one's too.
 
 Every worker is killed when the stack stops (``stop()``, or ``kill_every_worker()`` from the
 stack's watchdog), and exits by itself if the stack is gone.
@@ -316,6 +318,12 @@ class FunctionWorkers:
         if not current:
             worker.stop()
 
+    def redefine(self, spec: FunctionSpec, environment: dict[str, str]) -> None:
+        """Run as ``spec`` says from the next invocation on."""
+        with self.lock:
+            self.spec, self.environment = spec, environment
+        self.retire()
+
     def _discard(self, worker: Worker) -> None:
         with self.lock:
             self.busy.discard(worker)
@@ -362,17 +370,33 @@ class ExecutionEnvironments:
         idle_exit: float,
     ) -> None:
         self.zygote = Zygote()
-        self.functions = {
-            name: FunctionWorkers(self.zygote, spec, worker_environment(spec, base_environment), concurrency)
-            for name, spec in specs.items()
-        }
+        self.base_environment = base_environment
+        self.concurrency = concurrency
+        self.functions = {name: self._workers(spec) for name, spec in specs.items()}
+        self.removed: list[FunctionWorkers] = []  # their invocations under way end, then their workers
         self.idle_exit = idle_exit
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._stop_idle_workers, name="idle-exit", daemon=True)
         self._reaper.start()
 
+    def _workers(self, spec: FunctionSpec) -> FunctionWorkers:
+        environment = worker_environment(spec, self.base_environment)
+        return FunctionWorkers(self.zygote, spec, environment, self.concurrency)
+
     def invoke(self, function_name: str, event: Any) -> Any:
         return self.functions[function_name].invoke(event)
+
+    def redefine(self, specs: dict[str, FunctionSpec]) -> None:
+        """Serve ``specs`` from now on (see the module's docstring, "Reload")."""
+        functions = {}
+        for name, spec in specs.items():
+            workers = functions[name] = self.functions.get(name) or self._workers(spec)
+            if workers.spec != spec:
+                workers.redefine(spec, worker_environment(spec, self.base_environment))
+        for name in self.functions.keys() - functions.keys():
+            self.functions[name].retire()
+            self.removed.append(self.functions[name])
+        self.functions = functions  # one assignment: the idle reaper iterates the previous dict
 
     def warm(self, names: Iterable[str]) -> None:
         """A worker for each of ``names``, started one after the other (so that the first
@@ -398,7 +422,9 @@ class ExecutionEnvironments:
         the zygote and reap it: a worker that outlived its zygote would wait for the system's
         init to reap it, a second or more on a busy machine, and the stack must be gone in 3 s."""
         self._stopping.set()
-        workers = [worker for function in self.functions.values() for worker in function.close()]
+        workers = [
+            worker for function in [*self.functions.values(), *self.removed] for worker in function.close()
+        ]
         for worker in workers:
             worker.kill()
         deadline = time.monotonic() + STOP_WAIT

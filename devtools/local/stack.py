@@ -5,10 +5,13 @@
   holding every table, queue, bus, rule and state machine of the packaged templates, in a process
   of its own (forked from this one at start, killed by the kernel if this one dies).
 - One HTTP gateway on ``127.0.0.1:$API_PORT`` for every service's routes (``devtools.local.gateway``).
-- Hot reload (``devtools.local.reload``): an edit to a function's code retires its workers.
+- Hot reload (``devtools.local.reload``): an edit to a function's code retires its workers; an
+  edit to a service's ``serverless.yml`` packages it again and the stack serves what changed
+  (``devtools.local.definitions``).
 - The plumbing (``devtools.emulator.plumbing``) pumping streams and queues into the functions (a
-  poller per event source mapping); the bus tap (``devtools.local.bus_tap``) logging every event
-  with the consumers it reached; Lambda's Invoke API on a loopback port
+  poller per event source mapping, ``devtools.local.pollers``); the bus tap
+  (``devtools.local.bus_tap``) logging every event with the consumers it reached; Lambda's Invoke
+  API on a loopback port
   (``devtools.local.invoke_api``), which the AWS endpoint's process forwards moto's Step Functions
   tasks to.
 - The AWS data restored from the state directory at start and saved there after changes and at
@@ -27,7 +30,6 @@ import faulthandler
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -42,21 +44,22 @@ import boto3
 
 from devtools.emulator.apigw import Route, routes
 from devtools.emulator.jwt_local import SigningKey, authorizers, state_dir
-from devtools.emulator.lambda_runtime import FunctionSpec, functions
+from devtools.emulator.lambda_runtime import functions
 from devtools.emulator.plumbing import MOTO_CONFIG, Delivery, Plumbing
 from devtools.emulator.provision import provision
 from devtools.local import aws_endpoint, invoke_api, reload
 from devtools.local.aws_endpoint import EndpointProcess, Serving
 from devtools.local.bus_tap import BusTap
+from devtools.local.definitions import Definitions, gateway_functions, verify_senders
 from devtools.local.environments import ExecutionEnvironments, kill_every_worker
 from devtools.local.gateway import Gateway, serve
 from devtools.local.persistence import SNAPSHOT_FILE, InterruptedExecution, Restored
+from devtools.local.pollers import Pollers
 from devtools.template import REGION, ROOT, Stacks, TemplateError
 
 log = logging.getLogger("devtools.local.stack")
 
 HOST = "127.0.0.1"
-FAST_POLL, IDLE_POLL = 0.05, 0.5  # seconds between plumbing rounds, busy and idle
 SQS_RETRY_DELAY = 1  # seconds before a failed SQS message is delivered again
 # Ctrl-C and SIGTERM stop everything within 3 s: the gateway's requests in flight get 1 s (up to
 # GATEWAY_STOP), then the data is saved, the functions' processes are killed, the pollers' rounds
@@ -75,7 +78,6 @@ STOPPED = "Local stack stopped."
 CONCURRENCY = 4  # invocations of one function at once (LOCAL_CONCURRENCY); more wait
 IDLE_EXIT = 300.0  # seconds a worker may stay idle before it is stopped (LOCAL_IDLE_EXIT)
 ENDPOINTS_FILE = "endpoints.json"  # in the state directory while the stack runs: its two URLs
-_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -149,15 +151,6 @@ def _configure_logging() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's endpoint logs every AWS call
 
 
-def _verify_senders(ses: Any, specs: dict[str, FunctionSpec]) -> None:
-    """SES identities are verified outside CloudFormation; locally, every e-mail address a
-    function's environment names is one."""
-    for spec in specs.values():
-        for value in spec.environment.values():
-            if _EMAIL_ADDRESS.match(value):
-                ses.verify_email_identity(EmailAddress=value)
-
-
 def _announce(endpoints: Endpoints) -> Path:
     """Write where this stack answers for ``invoke local`` (tools/osls-python-bundle) to find it;
     written whole (a temporary file renamed), so a reader never sees half of it."""
@@ -177,20 +170,6 @@ def _log_delivery(delivery: Delivery) -> None:
     logging.getLogger("devtools.emulator.plumbing").info(
         "%s → %s: %d record(s), %s", delivery.source, delivery.function, delivery.records, outcome
     )
-
-
-def _pump_forever(pumps: list[Any], stop: threading.Event) -> None:
-    """Deliver streams, queues and bus events until ``stop``; a failure is logged, never fatal."""
-    delay = FAST_POLL
-    while not stop.is_set():
-        moved = 0
-        for pump in pumps:
-            try:
-                moved += pump()
-            except Exception:
-                log.exception("plumbing round failed; carrying on")
-        delay = FAST_POLL if moved else min(delay * 2, IDLE_POLL)
-        stop.wait(delay)
 
 
 def _shown(path: Path) -> str:
@@ -240,39 +219,11 @@ def _save_at_stop(aws: EndpointProcess, checkpoint: dict[str, Any], path: Path) 
         log.info("data in %s up to date", _shown(path))
 
 
-def _mapping_plumbings(plumbing: Plumbing, environments: ExecutionEnvironments) -> list[tuple[str, Plumbing]]:
-    """(name, plumbing) for each event source mapping: a plumbing of its own for each (its own boto3
-    session: a session is not thread-safe), sharing the functions' processes."""
-    pumps = []
-    for mapping in plumbing.mappings:
-        own = Plumbing(
-            plumbing.stacks,
-            boto3.Session(),
-            plumbing.endpoint_url,
-            retry_delay=plumbing.retry_delay,
-            on_delivery=plumbing.on_delivery,
-            invoker=environments.invoke,
-        )
-        own.mappings = [
-            m
-            for m in own.mappings
-            if (m.function.name, m.source_arn) == (mapping.function.name, mapping.source_arn)
-        ]
-        pumps.append((f"{mapping.kind}-{mapping.function.short_name}", own))
-    return pumps
-
-
-def _checkpoint(plumbings: list[Plumbing]) -> dict[str, Any]:
-    """Where every mapping's consumer is in its stream, all pollers together."""
-    positions = [position for own in plumbings for position in own.checkpoint()["stream_positions"]]
-    return {"stream_positions": sorted(positions)}
-
-
-def _send_checkpoints(aws: EndpointProcess, plumbings: list[Plumbing], stop: threading.Event) -> None:
+def _send_checkpoints(aws: EndpointProcess, pollers: Pollers, stop: threading.Event) -> None:
     """The pollers' stream positions to the AWS endpoint's process as they move, for its saves."""
     while not stop.wait(CHECKPOINT_POLL):
         try:
-            aws.checkpoint(_checkpoint(plumbings))
+            aws.checkpoint(pollers.checkpoint())
         except OSError:
             log.error("the AWS endpoint's process is gone: nothing more is saved")
             return
@@ -353,7 +304,7 @@ def run(endpoints: Endpoints, stop: threading.Event) -> int:
         authorizers=authorizers(stacks),
         key=SigningKey.load_or_create(),
         invoke=plumbing.invoke,
-        function_names={(spec.service, spec.logical_id): name for name, spec in plumbing.specs.items()},
+        function_names=gateway_functions(plumbing.specs),
     )
     # Workers for the functions behind routes start now, beside the AWS endpoint's start, and the
     # stack is ready once they are up: a request then seldom waits for a cold start (seconds on a
@@ -372,36 +323,48 @@ def run(endpoints: Endpoints, stop: threading.Event) -> int:
 
     threading.Thread(target=warm_up, name="warm", daemon=True).start()
     http = serve(gateway, HOST, endpoints.api_port)  # answers 503 on /health until ready
-    mapped = _mapping_plumbings(plumbing, environments)
+    pollers = Pollers(stop, environments.invoke)
     restored = aws.started()  # before provisioning, which keeps what exists
     lost = threading.Event()
     threading.Thread(target=_stop_if_gone, args=(aws, stop, lost), name="aws-watch", daemon=True).start()
     provision(stacks, session, endpoint_url=endpoints.aws)
-    if restored:
-        for _, own in mapped:
-            own.resume(restored.plumbing)
-    _verify_senders(plumbing.client("ses"), plumbing.specs)
+    verify_senders(plumbing.client("ses"), plumbing.specs)
     tap = BusTap(
         stacks, plumbing.client("sqs"), plumbing.client("events"), plumbing.mappings, plumbing.invoke
+    )
+    definitions = Definitions(
+        stacks,
+        root=ROOT,
+        session=session,
+        endpoint_url=endpoints.aws,
+        plumbing=plumbing,
+        environments=environments,
+        gateway=gateway,
+        tap=tap,
+        pollers=pollers,
+        endpoint=aws,
     )
     tap.install()
     if restored:
         _restart(plumbing.client("stepfunctions"), restored.interrupted)
+    pollers.add("bus-tap", tap.pump)
+    pollers.sync(plumbing, restored.plumbing if restored else None)
     # Saves begin with the pollers' first positions.
-    aws.checkpoint(_checkpoint([own for _, own in mapped]))
-    # A poller per event source mapping, as Lambda has, and one for the bus tap: a slow consumer (a
-    # cold start, a timeout) holds up its own source only.
-    pollers = [
-        threading.Thread(target=_pump_forever, args=([pump], stop), name=name, daemon=True)
-        for name, pump in [("bus-tap", tap.pump), *((name, own.pump) for name, own in mapped)]
-    ]
-    for poller in pollers:
-        poller.start()
+    aws.checkpoint(pollers.checkpoint())
     threading.Thread(
-        target=_send_checkpoints, args=(aws, [own for _, own in mapped], stop), name="checkpoint", daemon=True
+        target=_send_checkpoints, args=(aws, pollers, stop), name="checkpoint", daemon=True
     ).start()
     threading.Thread(
-        target=reload.watch, args=(ROOT, specs, environments.retire, stop), name="reload", daemon=True
+        target=reload.watch,
+        args=(ROOT, lambda: plumbing.specs, environments.retire, stop),
+        name="reload",
+        daemon=True,
+    ).start()
+    threading.Thread(
+        target=reload.watch_definitions,
+        args=(ROOT, stacks.services, definitions.reload, stop),
+        name="reload-definitions",
+        daemon=True,
     ).start()
     routes_warm.wait(WARM_WAIT)
     announced = _announce(endpoints)
@@ -414,17 +377,17 @@ def run(endpoints: Endpoints, stop: threading.Event) -> int:
     while not stop.wait(SIGNAL_POLL):
         pass
     announced.unlink(missing_ok=True)
+    definitions.stop()
     deadline = time.monotonic() + SHUTDOWN_BUDGET
     http.shutdown(timeout=GATEWAY_STOP)
     # Saved while the functions still run: a state machine execution then is still running in the
     # snapshot (and is started again at the next start); once the functions are gone, its task
     # fails and it would be saved as failed, its order left PENDING for good.
-    _save_at_stop(aws, _checkpoint([own for _, own in mapped]), snapshot)
+    _save_at_stop(aws, pollers.checkpoint(), snapshot)
     # The functions go, and with them whatever the plumbing's round was waiting for (what it had
     # not delivered is delivered again next time, after a restart too, as Lambda retries).
     environments.stop()
-    for poller in pollers:
-        poller.join(timeout=max(0.0, deadline - time.monotonic()))
+    pollers.join(deadline)
     aws.stop()
     return 1 if lost.is_set() else 0
 

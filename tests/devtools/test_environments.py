@@ -163,6 +163,29 @@ def test_a_retired_function_imports_its_code_again(environments: ExecutionEnviro
     assert not Path(f"/proc/{before['pid']}").exists()
 
 
+def test_redefined_functions_run_as_their_new_specs_say_from_the_next_invocation(
+    environments: ExecutionEnvironments, code: Path
+) -> None:
+    before = environments.invoke("a", {})
+    b = environments.invoke("b", {})
+
+    environments.redefine(
+        {
+            "a": _spec("a", code, COLOUR="green"),
+            "b": _spec("b", code, COLOUR="blue"),
+            "c": _spec("c", code, COLOUR="white"),
+        }
+    )
+
+    after = environments.invoke("a", {})
+    assert (before["variables"]["COLOUR"], after["variables"]["COLOUR"]) == ("red", "green")
+    assert not Path(f"/proc/{before['pid']}").exists()
+    assert environments.invoke("b", {})["pid"] == b["pid"]  # unchanged: its warm worker serves
+    assert environments.invoke("c", {})["variables"]["COLOUR"] == "white"
+    with pytest.raises(KeyError):
+        environments.invoke("short", {})  # removed
+
+
 def test_every_log_line_names_the_service_of_its_function(capfd: pytest.CaptureFixture[str]) -> None:
     """Each worker builds its own Powertools Logger, under its own function's variables."""
     specs = functions(Stacks())

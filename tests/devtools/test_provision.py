@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from devtools.emulator.plumbing import MOTO_CONFIG
-from devtools.emulator.provision import provision
+from devtools.emulator.provision import delete_rules_gone, provision
 from devtools.template import Stacks
 
 NOTIFICATIONS = "shop-notifications-dev"
@@ -83,3 +84,48 @@ def test_provisioning_again_keeps_the_data_and_applies_the_changes(stacks: Stack
         queue = sqs.get_queue_attributes(QueueUrl=_queue_url(sqs), AttributeNames=["All"])["Attributes"]
         assert (queue["VisibilityTimeout"], queue["ApproximateNumberOfMessages"]) == ("90", "1")
         assert json.loads(_state_machine(states)["definition"])["Comment"] == "changed"
+
+
+def test_provisioning_again_removes_what_the_templates_took_away_and_warns_of_what_it_cannot_change(
+    stacks: Stacks, caplog: pytest.LogCaptureFixture
+) -> None:
+    changed = copy.deepcopy(stacks)
+    changed.templates["notifications"].resources["UserEventsRule"]["Properties"]["Targets"] = []
+    del changed.templates["users"].resources["UsersTable"]["Properties"]["StreamSpecification"]
+    orders = changed.templates["orders"].resources["OrdersTable"]["Properties"]
+    orders["StreamSpecification"] = {"StreamViewType": "KEYS_ONLY"}
+    rule = stacks.physical_name("notifications", "UserEventsRule")
+    bus = stacks.resolve("notifications", stacks.templates["notifications"].resources["UserEventsRule"])
+    bus = bus["Properties"]["EventBusName"].rsplit("/", 1)[-1]
+    with mock_aws(config=MOTO_CONFIG):
+        session = boto3.Session()
+        dynamodb, events = session.client("dynamodb"), session.client("events")
+        provision(stacks, session)
+        assert events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]
+
+        provision(changed, session)
+
+        assert events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"] == []
+        users_table = dynamodb.describe_table(TableName="shop-users-dev")["Table"]
+        assert not users_table.get("StreamSpecification", {}).get("StreamEnabled")
+        orders_table = dynamodb.describe_table(TableName="shop-orders-dev")["Table"]
+        assert orders_table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"  # kept
+    assert "table shop-orders-dev: its stream's view type changed in the template" in caplog.text
+
+
+def test_a_rule_gone_from_the_templates_is_deleted_and_the_others_kept(stacks: Stacks) -> None:
+    changed = copy.deepcopy(stacks)
+    del changed.templates["notifications"].resources["UserEventsRule"]
+    bus = stacks.resolve("notifications", stacks.templates["notifications"].resources["UserEventsRule"])
+    bus = bus["Properties"]["EventBusName"].rsplit("/", 1)[-1]
+    with mock_aws(config=MOTO_CONFIG):
+        session = boto3.Session()
+        events = session.client("events")
+        provision(stacks, session)
+        before = {rule["Name"] for rule in events.list_rules(EventBusName=bus)["Rules"]}
+
+        delete_rules_gone(stacks, changed, session)
+
+        after = {rule["Name"] for rule in events.list_rules(EventBusName=bus)["Rules"]}
+    assert before - after == {stacks.physical_name("notifications", "UserEventsRule")}
+    assert stacks.physical_name("notifications", "OrderEventsRule") in after

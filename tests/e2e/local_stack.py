@@ -125,11 +125,15 @@ _NOT_COPIED = shutil.ignore_patterns(
 )
 
 
-def copy_repo(into: Path) -> Path:
+def copy_repo(into: Path, *, packaging: bool = False) -> Path:
     """A copy of the repository (its packaged templates included, its venv and node_modules not:
-    the stack runs with this interpreter), for a test that edits a handler or a template."""
+    the stack runs with this interpreter), for a test that edits a handler or a template. With
+    ``packaging``, the copy links the repository's node_modules, venv and built dependencies
+    (``.cache``), so that ``osls package`` runs in it as in the repository."""
     repo = into / "repo"
     shutil.copytree(ROOT, repo, ignore=_NOT_COPIED)
+    for name in (".venv", "node_modules", ".cache") if packaging else ():
+        (repo / name).symlink_to(ROOT / name)
     return repo
 
 
@@ -174,18 +178,28 @@ def start(state_dir: Path, root: Path = ROOT, **environment: str) -> LocalStack:
 
 def kill(process: subprocess.Popen) -> None:
     """Whatever is left of the stack's session, killed."""
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+    for pid in [process.pid, *_session(process)]:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     process.wait()
 
 
+def _session(process: subprocess.Popen) -> list[int]:
+    """The processes running in the stack's session (the stack, and anything it started, in its
+    process group or in another): those whose session id is the stack's pid."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            # pid (comm) state ppid pgrp session ...: the comm may hold spaces and parentheses.
+            state, _, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+            if int(session) == process.pid and state != "Z":
+                pids.append(int(stat.parent.name))
+    return pids
+
+
 def session_alive(process: subprocess.Popen) -> bool:
-    """Whether any process of the stack's session (the stack, or anything it started) still runs."""
-    try:
-        os.killpg(process.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether any process of the stack's session still runs."""
+    return bool(_session(process))
 
 
 @contextmanager
