@@ -19,6 +19,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.sqs.models import sqs_backends
 
 from devtools.emulator.plumbing import MOTO_CONFIG
 from devtools.local import aws_endpoint
@@ -289,3 +290,29 @@ def test_a_stream_record_is_read_back_as_written_and_held_as_its_json_text(
     as_json = len(json.dumps(record.to_json(), default=str))
     # moto 5.2.5 held it as nested dicts: about 10x its JSON text.
     assert _deep_size(record) < 1.5 * as_json
+
+
+def _receive_seconds(sqs: Any, queue_url: str) -> float:
+    """The quickest of three receives of 10 messages."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        assert len(sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]) == 10
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_a_receive_costs_the_same_from_a_queue_3_000_deep() -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        shallow = sqs.create_queue(QueueName="shallow")["QueueUrl"]
+        deep = sqs.create_queue(QueueName="deep")["QueueUrl"]
+        backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        for name, count in (("shallow", 30), ("deep", 3000)):
+            for n in range(count):  # sent directly: through the API this would take a minute
+                backend.send_message(name, f"message {n}")
+
+        small, large = _receive_seconds(sqs, shallow), _receive_seconds(sqs, deep)
+
+    # moto 5.2.5 counted the whole queue three times per message received: about 100x here.
+    assert large < small * 3 + 0.01
