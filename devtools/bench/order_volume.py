@@ -155,14 +155,17 @@ class Orders:
         return timed
 
 
-def _confirmed(client: Client, order_id: str, began: float, timeout: float = 120.0) -> float:
+def _confirmed(
+    client: Client, order_id: str, began: float, timeout: float = 120.0, poll: float = 0.05
+) -> float:
+    """Seconds from ``began`` until the order reads back CONFIRMED, read every ``poll`` seconds."""
     while time.perf_counter() - began < timeout:
         status, body = client.call("GET", f"/orders/{order_id}")
         if status == 200 and body["status"] == "CONFIRMED":
             return time.perf_counter() - began
         if status == 200 and body["status"] in ("FAILED", "CANCELLED"):
             raise RuntimeError(f"order {order_id} ended {body['status']}")
-        time.sleep(0.05)
+        time.sleep(poll)
     raise TimeoutError(f"order {order_id} not confirmed within {timeout:.0f} s")
 
 
@@ -218,7 +221,8 @@ def _cpu_seconds(pids: list[int]) -> float:
 def _at_rest(leader: int, client: Client, last_order: str, timeout: float = 180.0) -> None:
     """Wait until the last order placed is confirmed (its backlog may take ``BACKLOG_TIMEOUT``) and
     the stack's processes use under ``QUIET_CPU``."""
-    _confirmed(client, last_order, time.perf_counter(), BACKLOG_TIMEOUT)
+    # Read seldom: each read is a query of GSI1, which moto answers by scanning the whole table.
+    _confirmed(client, last_order, time.perf_counter(), BACKLOG_TIMEOUT, poll=1.0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         before = _cpu_seconds(_session(leader))
