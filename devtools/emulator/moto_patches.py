@@ -28,7 +28,8 @@ holding binary attributes, which JSON does not, stays as moto keeps it.)
 which builds every attribute of the queue three times, the approximate counts included: each a
 pass over every message in the queue. A receive cost grew with the queue's depth (a batch of 10
 from an intake queue 2,700 deep: 45% of the local stack's CPU), so a backlog slowed its own
-draining. The replacement reads the period from the queue.
+draining. The replacement reads the period from the queue (a receive still makes moto's one pass
+over the queue for its visible messages).
 """
 
 from __future__ import annotations

@@ -302,7 +302,7 @@ def _receive_seconds(sqs: Any, queue_url: str) -> float:
     return best
 
 
-def test_a_receive_costs_the_same_from_a_queue_3_000_deep() -> None:
+def test_a_receive_from_a_queue_3_000_deep_makes_one_pass_over_it() -> None:
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         shallow = sqs.create_queue(QueueName="shallow")["QueueUrl"]
@@ -314,5 +314,6 @@ def test_a_receive_costs_the_same_from_a_queue_3_000_deep() -> None:
 
         small, large = _receive_seconds(sqs, shallow), _receive_seconds(sqs, deep)
 
-    # moto 5.2.5 counted the whole queue three times per message received: about 100x here.
-    assert large < small * 3 + 0.01
+    # A receive still makes moto's one pass over the queue for its visible messages; moto 5.2.5 made
+    # about thirty more (every attribute, three times per message received): some 1,000x here.
+    assert large < small * 15 + 0.05
