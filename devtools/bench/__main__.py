@@ -13,7 +13,15 @@ from pathlib import Path
 
 from devtools.bench.table import Table
 
-MEASUREMENTS = ("package_size", "cold_start", "round_trips", "warm_latency", "snapstart", "local_stack")
+MEASUREMENTS = (
+    "package_size",
+    "cold_start",
+    "round_trips",
+    "warm_latency",
+    "snapstart",
+    "local_stack",
+    "order_volume",
+)
 
 
 def machine() -> str:

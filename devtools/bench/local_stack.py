@@ -147,7 +147,7 @@ def _json(url: str, headers: dict[str, str]) -> Any:
         return json.loads(response.read())
 
 
-def _until(condition: Any, timeout: float, poll: float = 0.02) -> float:
+def until(condition: Any, timeout: float, poll: float = 0.02) -> float:
     """Seconds until ``condition()`` holds; TimeoutError after ``timeout``."""
     started = time.perf_counter()
     while not condition():
@@ -233,7 +233,7 @@ def _offline(folder: Path, env: dict[str, str]) -> Iterator[int]:
     ]
     env = env | {"VIRTUAL_ENV": str(ROOT / ".venv"), "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     with _process(args, cwd=folder, env=env, log=folder / "offline.log"):
-        _until(lambda: _status(f"http://{HOST}:{port}/__bench_ready") == 404, timeout=60, poll=0.1)
+        until(lambda: _status(f"http://{HOST}:{port}/__bench_ready") == 404, timeout=60, poll=0.1)
         yield port
 
 
@@ -262,11 +262,11 @@ def _start_times(repeat: int, scratch: Path) -> Table:
             env=dict(os.environ),
             log=scratch / "floor.log",
         ):
-            floor.append(_until(lambda port=port: _status(f"http://{HOST}:{port}/health") == 200, 30))
+            floor.append(until(lambda port=port: _status(f"http://{HOST}:{port}/health") == 200, 30))
         endpoints = Endpoints(_free_port(), _free_port())
         env = _stack_environment(endpoints, scratch)
         with _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log"):
-            stack.append(_until(lambda e=endpoints: _status(f"{e.api}/health") == 200, 120))
+            stack.append(until(lambda e=endpoints: _status(f"{e.api}/health") == 200, 120))
     base, timed = Timings(tuple(floor)), Timings(tuple(stack))
     table.add(
         "`make dev` (installed, packaged)",
@@ -360,7 +360,7 @@ def _welcome_latency(table: Table, api: str, stacks: Stacks, key: SigningKey, re
         if status != 201:
             raise RuntimeError(f"POST /users answered {status}")
         url = f"{api}/users/{user}/notifications"
-        _until(lambda url=url, headers=headers: bool(_json(url, headers)["notifications"]), timeout=30)
+        until(lambda url=url, headers=headers: bool(_json(url, headers)["notifications"]), timeout=30)
         notified.append(time.perf_counter() - started)
     base, timed = Timings(tuple(requests)), Timings(tuple(notified))
     table.add(
@@ -377,21 +377,24 @@ def _stack_environment(endpoints: Endpoints, scratch: Path) -> dict[str, str]:
     """``make dev``'s environment on ``endpoints``, with a state directory of its own: the bench
     neither starts from, nor adds to, the data a developer's stack keeps in ``.local-stack/``."""
     ports = {"API_PORT": str(endpoints.api_port), "AWS_PORT": str(endpoints.aws_port)}
-    return dict(os.environ) | ports | {"LOCAL_STACK_DIR": str(_state_dir(scratch))}
+    return dict(os.environ) | ports | {"LOCAL_STACK_DIR": str(stack_state_dir(scratch))}
 
 
-def _state_dir(scratch: Path) -> Path:
+def stack_state_dir(scratch: Path) -> Path:
     return scratch / "local-stack"
 
 
 @contextmanager
-def _stack(scratch: Path) -> Iterator[Endpoints]:
-    """``make dev`` on free ports, until it stops answering."""
+def running_stack(scratch: Path, *, fresh: bool = False) -> Iterator[tuple[Endpoints, subprocess.Popen]]:
+    """``make dev`` (``FRESH=1`` if ``fresh``) on free ports, and its process, the leader of the
+    stack's session; stopped on exit."""
     endpoints = Endpoints(_free_port(), _free_port())
-    env = _stack_environment(endpoints, scratch)
-    with _process(["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log"):
-        _until(lambda: _status(f"{endpoints.api}/health") == 200, 120)
-        yield endpoints
+    env = _stack_environment(endpoints, scratch) | ({"FRESH": "1"} if fresh else {})
+    with _process(
+        ["make", "--no-print-directory", "dev"], cwd=ROOT, env=env, log=scratch / "stack.log"
+    ) as process:
+        until(lambda: _status(f"{endpoints.api}/health") == 200, 120)
+        yield endpoints, process
 
 
 def _trivial_comparison(table: Table, repeat: int, scratch: Path) -> None:
@@ -408,7 +411,7 @@ def _trivial_comparison(table: Table, repeat: int, scratch: Path) -> None:
 def _users_comparison(table: Table, endpoints: Endpoints, repeat: int, scratch: Path) -> None:
     """GET /users/{id} of one user, through the stack's gateway and through serverless-offline
     running the users API handler against the stack's moto."""
-    stacks, key, user = Stacks(), SigningKey.load_or_create(_state_dir(scratch)), new_id()
+    stacks, key, user = Stacks(), SigningKey.load_or_create(stack_state_dir(scratch)), new_id()
     headers = {"Authorization": f"Bearer {token_for(stacks, key, user)}"}
     body = {"email": f"{user.lower()}@example.com", "name": "Bench"}
     if _status(f"{endpoints.api}/users", method="POST", body=body, headers=headers | JSON) != 201:
@@ -505,8 +508,8 @@ def run(repeat: int) -> list[Table]:
             load.skip("serverless-offline", "not installed (make install)")
         else:
             _trivial_comparison(load, repeat, scratch)
-        with _stack(scratch) as endpoints:
-            key = SigningKey.load_or_create(_state_dir(scratch))  # the one that stack trusts
+        with running_stack(scratch) as (endpoints, _):
+            key = SigningKey.load_or_create(stack_state_dir(scratch))  # the one that stack trusts
             _welcome_latency(flow, endpoints.api, Stacks(), key, repeat)
             _clients(concurrency, endpoints, repeat, key)
             if OFFLINE_PLUGIN.exists():

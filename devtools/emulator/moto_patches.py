@@ -8,27 +8,57 @@ method with that backup replaced by an undo journal: the prior version of each i
 touches (one item copied, not a table) and the length of each stream shard, so that a cancelled
 transaction puts those items back and drops the stream records it appended. It is written against
 moto's own names so that it can be proposed upstream as it is.
+
+``DynamoDBStreamsBackend`` (moto 5.2.5) keeps every shard iterator it ever handed out, in
+``shard_iterators``, for good: each ``GetShardIterator`` and each ``GetRecords`` adds one (about 2 KB),
+so a stream consumer polling a few times a second (the local stack's pollers, Lambda's) grows the
+endpoint by megabytes a minute, idle or not. The replacements below hand out iterators that carry
+their position in themselves, as AWS's opaque iterators do, so nothing is kept; one is valid for
+15 minutes after it was handed out (AWS's rule: ``ExpiredIteratorException`` after that) and can be
+read again until then.
+
+``StreamRecord`` (moto 5.2.5) keeps each stream record as nested dicts of DynamoDB JSON, both images
+of a ``NEW_AND_OLD_IMAGES`` record included: about 20 KB of Python objects for an order's 2 KB
+record, and a stream holds every record for the table's life (AWS trims after 24 h). The record is
+kept as its JSON text instead, and decoded when it is read: a tenth of the memory. (A record
+holding binary attributes, which JSON does not, stays as moto keeps it.)
+
+``SQSBackend.is_message_valid_based_on_retention_period`` (moto 5.2.5), run for every message a
+``ReceiveMessage`` returns, reads the queue's retention period through ``get_queue_attributes``,
+which builds every attribute of the queue three times, the approximate counts included: each a
+pass over every message in the queue. A receive cost grew with the queue's depth (a batch of 10
+from an intake queue 2,700 deep: 45% of the local stack's CPU), so a backlog slowed its own
+draining. The replacement reads the period from the queue (a receive still makes moto's one pass
+over the queue for its visible messages).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import moto
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import unix_time
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
     MockValidationException,
     MultipleTransactionsException,
+    ResourceNotFoundException,
     TooManyTransactionsException,
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+from moto.sqs.models import Message, SQSBackend
 
 PATCHED_MOTO_VERSION = "5.2.5"
 
@@ -169,6 +199,93 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+SHARD_ITERATOR_LIFETIME = 15 * 60  # seconds, as AWS documents for GetShardIterator
+
+
+class ExpiredIteratorException(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__(
+            "ExpiredIteratorException", "The shard iterator has expired and can no longer be used."
+        )
+
+
+def _positioned(iterator: ShardIterator) -> ShardIterator:
+    """``iterator`` with an id that says where it is and when it was handed out (its ``arn`` then
+    carries both), so that the backend need not keep it."""
+    iterator.id = base64.urlsafe_b64encode(f"{iterator.sequence_number}:{time.time():.3f}".encode()).decode()
+    return iterator
+
+
+def get_shard_iterator(
+    self: DynamoDBStreamsBackend,
+    arn: str,
+    shard_id: str,
+    shard_iterator_type: str,
+    sequence_number: str | None = None,
+) -> ShardIterator:
+    table = self._get_table_from_arn(arn)
+    if table.stream_shard is None or table.stream_shard.id != shard_id:
+        raise ResourceNotFoundException(f"Shard {shard_id} not found")
+    return _positioned(
+        ShardIterator(self, table.stream_shard, shard_iterator_type, sequence_number)  # type: ignore[arg-type]
+    )
+
+
+def get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
+    try:
+        sequence_number, handed_out = base64.urlsafe_b64decode(iterator_arn.rsplit("|", 1)[1]).split(b":")
+        position, when = int(sequence_number), float(handed_out)
+    except ValueError:
+        raise MockValidationException("Invalid ShardIterator") from None
+    if time.time() - when > SHARD_ITERATOR_LIFETIME:
+        raise ExpiredIteratorException()
+    shard: StreamShard = self._get_table_from_arn(iterator_arn).stream_shard  # type: ignore[assignment]
+    return ShardIterator(self, shard, "AT_SEQUENCE_NUMBER", position).get(limit)  # type: ignore[arg-type]
+
+
+def shard_iterator_get(self: ShardIterator, limit: int = 1000) -> dict[str, Any]:
+    items = self.stream_shard.get(self.sequence_number, limit)
+    if items:
+        last_sequence_number = max(int(i["dynamodb"]["SequenceNumber"]) for i in items)
+        following = ShardIterator(
+            self.streams_backend, self.stream_shard, "AFTER_SEQUENCE_NUMBER", last_sequence_number
+        )
+    else:
+        following = ShardIterator(
+            self.streams_backend, self.stream_shard, "AT_SEQUENCE_NUMBER", self.sequence_number
+        )
+    return {"NextShardIterator": _positioned(following).arn, "Records": items}
+
+
+_moto_stream_record_init = StreamRecord.__init__
+
+
+def stream_record_init(self: StreamRecord, *args: Any, **kwargs: Any) -> None:
+    _moto_stream_record_init(self, *args, **kwargs)
+    record = self.record
+    created = record["dynamodb"].pop("ApproximateCreationDateTime")
+    try:
+        self.encoded = json.dumps(record, separators=(",", ":"))
+    except TypeError:  # not JSON: kept as moto keeps it
+        record["dynamodb"]["ApproximateCreationDateTime"] = created
+        return
+    self.created = created
+    del self.record
+
+
+def stream_record_to_json(self: StreamRecord) -> dict[str, Any]:
+    if "record" in vars(self):  # one that was not JSON, or restored from a snapshot taken without the patch
+        return self.record
+    record = json.loads(self.encoded)
+    record["dynamodb"]["ApproximateCreationDateTime"] = self.created
+    return record
+
+
+def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    retain_until = self.get_queue(queue_name).message_retention_period + message.sent_timestamp / 1000
+    return retain_until > unix_time()
+
+
 def apply() -> None:
     """Install the fixes; refuse a moto they were not written against (check upstream, then bump)."""
     if moto.__version__ != PATCHED_MOTO_VERSION:
@@ -177,3 +294,9 @@ def apply() -> None:
             "drop what the new release fixes and check the rest against its source"
         )
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+    ShardIterator.get = shard_iterator_get  # type: ignore[method-assign]
+    StreamRecord.__init__ = stream_record_init  # type: ignore[method-assign]
+    StreamRecord.to_json = stream_record_to_json  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]

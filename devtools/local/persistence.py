@@ -10,6 +10,9 @@ state directory (``.local-stack/aws-state.pickle``), restored at the next start.
 - **Consistent**: ``ChangeTracker`` (around the AWS endpoint's application) runs the requests that
   may change data one at a time and counts them; a snapshot is taken between two of them, so it
   never holds half a transaction, and only when something changed.
+- **Off the writes' path**: the periodic saves (``save_if_due``) are pickled and written by a child
+  process forked between two writes, so the writes wait for the fork, not for the pickling, whose
+  cost grows with the data.
 - **Checked before it is loaded**: the file starts with a header naming its format and the moto
   version that wrote it. A snapshot of another moto version, or one that does not load, is moved
   aside (``<file>.unusable-<time>``) with a log line saying why, and the stack starts empty.
@@ -21,15 +24,18 @@ state directory (``.local-stack/aws-state.pickle``), restored at the next start.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import importlib
 import io
 import logging
 import os
 import pickle
+import signal
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -182,6 +188,7 @@ class Snapshots:
         self._saving = threading.Lock()
         self._saved: tuple[int, dict[str, Any]] | None = None  # (changes, checkpoint) last saved
         self._saved_when = time.monotonic()
+        self._child: int | None = None  # the process writing a snapshot in the background
 
     def discard(self) -> None:
         """Start empty: the snapshot is deleted, so that a stop before the next save keeps nothing."""
@@ -220,8 +227,16 @@ class Snapshots:
                 raise UnusableSnapshot(f"saved by moto {header.get('moto')}, this is moto {moto.__version__}")
             return header, pickle.load(file)  # noqa: S301
 
-    def save(self) -> bool:
-        """Write a snapshot if anything changed since the last; True if one was written."""
+    def save(self, *, in_background: bool = False) -> bool:
+        """Write a snapshot if anything changed since the last; True if one was written.
+
+        ``in_background``: the snapshot is pickled and written by a child process forked while the
+        writes are held (a copy-on-write image of this process, made in milliseconds), so writes
+        wait for the fork only, not for a pickling whose cost grows with the data (seconds for a
+        few thousand orders). A save in the foreground (at stop) stops such a child first."""
+        if not in_background and (child := self._child) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)  # its draft is removed below, or at the next start
         with self._saving:
             plumbing = self.checkpoint()
             with self.tracker.lock:
@@ -229,23 +244,67 @@ class Snapshots:
                 if self._saved == (changes, plumbing):
                     return False
                 payload = {"backends": {key: dict(live) for key, live in _backend_dicts().items()}}
-                data = _pickled(payload | {"plumbing": plumbing})
-            header = {"format": FORMAT, "moto": moto.__version__, "saved_at": datetime.now(UTC).isoformat()}
-            self._write(pickle.dumps(header) + data)
+                payload["plumbing"] = plumbing
+                if in_background:
+                    child, draft = self._fork_writer(payload)
+                else:
+                    data = _encoded(payload)
+            if in_background:
+                if not self._written_by(child, draft):
+                    return False
+            else:
+                draft = self._draft(data)
+            os.replace(draft, self.path)
             self._saved, self._saved_when = (changes, plumbing), time.monotonic()
             return True
 
+    def _fork_writer(self, payload: dict[str, Any]) -> tuple[int, str]:
+        """A child process writing ``payload`` to a draft file, and the draft's name. The child
+        only pickles and writes, taking no lock another thread could have held at the fork (the
+        locks it pickles are replaced, never acquired), and never returns into this code."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=self.path.parent, prefix=f".{self.path.name}-", delete=False
+        ) as draft:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded ... fork()": see above
+                child = os.fork()
+            if child == 0:
+                code = 1
+                try:
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)  # not the stack's handlers
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    draft.write(_encoded(payload))
+                    draft.flush()
+                    os.fsync(draft.fileno())
+                    code = 0
+                finally:
+                    os._exit(code)
+        self._child = child
+        return child, draft.name
+
+    def _written_by(self, child: int, draft: str) -> bool:
+        try:
+            _, status = os.waitpid(child, 0)
+        finally:
+            self._child = None
+        if os.waitstatus_to_exitcode(status) == 0:
+            return True
+        Path(draft).unlink(missing_ok=True)
+        return False
+
     def save_if_due(self) -> None:
-        """Save once the changes have been quiet for ``SAVE_AFTER_QUIET``, or ``SAVE_AT_LEAST_EVERY``
-        after the last save under constant changes."""
+        """Save (in the background) once the changes have been quiet for ``SAVE_AFTER_QUIET``, or
+        ``SAVE_AT_LEAST_EVERY`` after the last save under constant changes."""
         now = time.monotonic()
         if (
             now - self.tracker.last_change >= SAVE_AFTER_QUIET
             or now - self._saved_when >= SAVE_AT_LEAST_EVERY
         ):
-            self.save()
+            self.save(in_background=True)
 
-    def _write(self, data: bytes) -> None:
+    def _draft(self, data: bytes) -> str:
+        """``data`` written whole to a temporary file beside the snapshot; the file's name."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             dir=self.path.parent, prefix=f".{self.path.name}-", delete=False
@@ -253,4 +312,10 @@ class Snapshots:
             draft.write(data)
             draft.flush()
             os.fsync(draft.fileno())
-        os.replace(draft.name, self.path)
+        return draft.name
+
+
+def _encoded(payload: dict[str, Any]) -> bytes:
+    """A snapshot file's bytes: its header, then ``payload``."""
+    header = {"format": FORMAT, "moto": moto.__version__, "saved_at": datetime.now(UTC).isoformat()}
+    return pickle.dumps(header) + _pickled(payload)

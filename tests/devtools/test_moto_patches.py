@@ -1,9 +1,12 @@
 """moto's transactions, as the project patches them: all or nothing, in items and in stream records,
-at a cost that does not grow with the table; and no reader of the local endpoint sees one half done."""
+at a cost that does not grow with the table; and no reader of the local endpoint sees one half done.
+moto's stream shard iterators, as patched: nothing kept per iterator, each valid 15 minutes."""
 
 from __future__ import annotations
 
+import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +18,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.sqs.models import sqs_backends
 
 from devtools.emulator.plumbing import MOTO_CONFIG
 from devtools.local import aws_endpoint
@@ -180,3 +185,135 @@ def test_no_reader_of_the_endpoint_sees_a_record_of_a_cancelled_transaction() ->
         assert seen == []
     finally:
         server.shutdown()
+
+
+def _streams_backend() -> Any:
+    return dynamodbstreams_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+
+def test_polling_a_stream_keeps_no_shard_iterator(dynamodb: tuple[Any, Any, str]) -> None:
+    client, streams, stream_arn = dynamodb
+    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    request = {"StreamArn": stream_arn, "ShardId": shard["ShardId"]}
+    for n in range(50):  # a consumer's rounds: a new iterator after the last record read, then GetRecords
+        client.put_item(TableName=TABLE, Item={"PK": {"S": f"item-{n}"}})
+        iterator = streams.get_shard_iterator(**request, ShardIteratorType="LATEST")["ShardIterator"]
+        streams.get_records(ShardIterator=iterator)
+
+    # moto 5.2.5 kept both iterators of each round, for good: 100 here, about 2 KB each.
+    assert _streams_backend().shard_iterators == {}
+
+
+def test_an_iterator_carries_its_position_and_can_be_read_again(dynamodb: tuple[Any, Any, str]) -> None:
+    client, streams, stream_arn = dynamodb
+    for pk in "abc":
+        client.put_item(TableName=TABLE, Item={"PK": {"S": pk}})
+    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+
+    first = streams.get_records(ShardIterator=iterator, Limit=2)
+    again = streams.get_records(ShardIterator=iterator, Limit=2)
+    rest = streams.get_records(ShardIterator=first["NextShardIterator"])
+    client.put_item(TableName=TABLE, Item={"PK": {"S": "d"}})
+    later = streams.get_records(ShardIterator=rest["NextShardIterator"])
+    after = streams.get_shard_iterator(
+        StreamArn=stream_arn,
+        ShardId=shard["ShardId"],
+        ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+        SequenceNumber=first["Records"][0]["dynamodb"]["SequenceNumber"],
+    )["ShardIterator"]
+
+    def keys(response: dict[str, Any]) -> list[str]:
+        return [record["dynamodb"]["Keys"]["PK"]["S"] for record in response["Records"]]
+
+    assert (keys(first), keys(again), keys(rest), keys(later)) == (["a", "b"], ["a", "b"], ["c"], ["d"])
+    assert keys(streams.get_records(ShardIterator=after)) == ["b", "c", "d"]
+
+
+def test_an_iterator_expires_15_minutes_after_it_was_handed_out(
+    dynamodb: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, streams, stream_arn = dynamodb
+    [shard] = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    handed_out = time.time()
+    monkeypatch.setattr(time, "time", lambda: handed_out + 14 * 60)
+    streams.get_records(ShardIterator=iterator)
+    monkeypatch.setattr(time, "time", lambda: handed_out + 16 * 60)
+
+    with pytest.raises(ClientError) as refused:
+        streams.get_records(ShardIterator=iterator)
+
+    assert refused.value.response["Error"]["Code"] == "ExpiredIteratorException"
+
+
+def _deep_size(value: Any, seen: set[int] | None = None) -> int:
+    """Bytes of ``value`` and of every object it holds, each counted once."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        size += sum(_deep_size(v, seen) for v in value)
+    elif hasattr(value, "__dict__"):
+        size += _deep_size(vars(value), seen)
+    return size
+
+
+def test_a_stream_record_is_read_back_as_written_and_held_as_its_json_text(
+    dynamodb: tuple[Any, Any, str],
+) -> None:
+    client, streams, stream_arn = dynamodb
+    history = {
+        "L": [{"M": {"status": {"S": "PENDING"}, "at": {"S": f"2026-12-07T10:00:0{n}"}}} for n in range(9)]
+    }
+    item = {"PK": {"S": "order"}, "total": {"N": "12.50"}, "paid": {"BOOL": True}, "history": history}
+    client.put_item(TableName=TABLE, Item=item)
+    client.put_item(TableName=TABLE, Item=item | {"paid": {"BOOL": False}, "blob": {"B": b"\x00\xff"}})
+
+    inserted, modified = _stream_records(streams, stream_arn)
+
+    assert (inserted["eventName"], modified["eventName"]) == ("INSERT", "MODIFY")
+    assert inserted["dynamodb"]["NewImage"] == item
+    assert modified["dynamodb"]["OldImage"] == item
+    assert modified["dynamodb"]["NewImage"] == item | {"paid": {"BOOL": False}, "blob": {"B": b"\x00\xff"}}
+    assert modified["dynamodb"]["ApproximateCreationDateTime"].year >= 2026
+    shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(TABLE).stream_shard
+    record = shard.items[0]  # the other holds bytes, which JSON does not: kept as moto keeps it
+    as_json = len(json.dumps(record.to_json(), default=str))
+    # moto 5.2.5 held it as nested dicts: about 10x its JSON text.
+    assert _deep_size(record) < 1.5 * as_json
+
+
+def _receive_seconds(sqs: Any, queue_url: str) -> float:
+    """The quickest of three receives of 10 messages."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        assert len(sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]) == 10
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_a_receive_from_a_queue_3_000_deep_makes_one_pass_over_it() -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        shallow = sqs.create_queue(QueueName="shallow")["QueueUrl"]
+        deep = sqs.create_queue(QueueName="deep")["QueueUrl"]
+        backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        for name, count in (("shallow", 30), ("deep", 3000)):
+            for n in range(count):  # sent directly: through the API this would take a minute
+                backend.send_message(name, f"message {n}")
+
+        small, large = _receive_seconds(sqs, shallow), _receive_seconds(sqs, deep)
+
+    # A receive still makes moto's one pass over the queue for its visible messages; moto 5.2.5 made
+    # about thirty more (every attribute, three times per message received): some 1,000x here.
+    assert large < small * 15 + 0.05

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import pickle
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 from moto.core.base_backend import BackendDict
 
 from devtools.emulator.plumbing import MOTO_CONFIG
-from devtools.local import aws_endpoint
+from devtools.local import aws_endpoint, persistence
 from devtools.local.persistence import SNAPSHOT_FILE, ChangeTracker, InterruptedExecution, Snapshots
 from devtools.template import Stacks
 from tests.devtools.test_moto_patches import TABLE, _create_table, _stream_records
@@ -120,6 +122,66 @@ def test_a_save_cut_short_leaves_the_previous_snapshot_whole(aws, tmp_path: Path
     assert _item(dynamodb, "a") is not None
     assert _item(dynamodb, "b") is None
     assert list(tmp_path.glob(f".{SNAPSHOT_FILE}-*")) == []  # the draft removed at restore
+
+
+def _pickling_slowly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every snapshot takes 5 s more to pickle (in a background save, in its child process)."""
+    pickling = persistence._pickled
+
+    def slowly(payload: Any) -> bytes:
+        time.sleep(5)
+        return pickling(payload)
+
+    monkeypatch.setattr(persistence, "_pickled", slowly)
+
+
+def _saving_in_background(snapshots: Snapshots) -> threading.Thread:
+    """A background save under way: its child forked, the snapshot not yet written."""
+    saving = threading.Thread(target=snapshots.save, kwargs={"in_background": True})
+    saving.start()
+    wait_until(lambda: list(snapshots.path.parent.glob(f".{SNAPSHOT_FILE}-*")), 10, "the child's draft")
+    return saving
+
+
+def test_a_background_save_holds_the_writes_only_while_it_forks(aws, tmp_path: Path, monkeypatch) -> None:
+    client, tracker = aws
+    dynamodb = client("dynamodb")
+    _create_table(dynamodb)
+    dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": "a"}})
+    _pickling_slowly(monkeypatch)
+    saving = _saving_in_background(_snapshots(tmp_path, tracker))
+
+    dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": "b"}})
+
+    assert saving.is_alive()  # the write was answered while the snapshot was being pickled
+    saving.join()
+    BackendDict.reset()
+    assert _snapshots(tmp_path, tracker).restore() is not None
+    assert _item(dynamodb, "a") is not None
+    assert _item(dynamodb, "b") is None  # the snapshot holds the data as it was at the fork
+
+
+def test_a_save_at_stop_stops_a_background_save_and_writes_everything(
+    aws, tmp_path: Path, monkeypatch
+) -> None:
+    client, tracker = aws
+    dynamodb = client("dynamodb")
+    _create_table(dynamodb)
+    dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": "a"}})
+    snapshots = _snapshots(tmp_path, tracker)
+    _pickling_slowly(monkeypatch)
+    saving = _saving_in_background(snapshots)
+    dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": "b"}})
+    monkeypatch.undo()
+
+    assert snapshots.save()
+
+    saving.join()
+    assert list(tmp_path.glob(f".{SNAPSHOT_FILE}-*")) == []  # the stopped child's draft removed
+    BackendDict.reset()
+    assert _snapshots(tmp_path, tracker).restore() is not None
+    assert _item(dynamodb, "a") is not None
+    assert _item(dynamodb, "b") is not None
 
 
 @pytest.mark.parametrize(
