@@ -274,6 +274,10 @@ class Snapshots:
                 try:
                     signal.signal(signal.SIGINT, signal.SIG_DFL)  # not the stack's handlers
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    # Its copies of the parent's sockets (the endpoint's listening port, clients'
+                    # connections) closed: a port or a connection must not outlive its owner's stop.
+                    os.closerange(3, draft.fileno())
+                    os.closerange(draft.fileno() + 1, os.sysconf("SC_OPEN_MAX"))
                     draft.write(_encoded(payload))
                     draft.flush()
                     os.fsync(draft.fileno())

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import pickle
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -159,6 +160,42 @@ def test_a_background_save_holds_the_writes_only_while_it_forks(aws, tmp_path: P
     assert _snapshots(tmp_path, tracker).restore() is not None
     assert _item(dynamodb, "a") is not None
     assert _item(dynamodb, "b") is None  # the snapshot holds the data as it was at the fork
+
+
+def test_a_background_saves_child_holds_no_file_but_its_draft(aws, tmp_path: Path, monkeypatch) -> None:
+    """Not the AWS endpoint's listening socket, say: the port would stay taken after a stop."""
+    client, tracker = aws
+    _create_table(client("dynamodb"))
+    _pickling_slowly(monkeypatch)
+    with socket.create_server(("127.0.0.1", 0)):
+        saving = _saving_in_background(_snapshots(tmp_path, tracker))
+
+        [held] = [
+            files for files in map(_open_files, _children()) if any(f".{SNAPSHOT_FILE}-" in f for f in files)
+        ]
+
+        assert [target for target in held if target.startswith("socket:")] == []
+    saving.join()
+
+
+def _children() -> list[int]:
+    """This process's children (the fourth field of /proc/<pid>/stat is the parent's pid)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            found.append(int(entry))
+    return found
+
+
+def _open_files(pid: int) -> list[str]:
+    try:
+        return [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:  # it ended meanwhile
+        return []
 
 
 def test_a_save_at_stop_stops_a_background_save_and_writes_everything(
