@@ -24,7 +24,8 @@ from typing import Any
 
 import boto3
 
-from devtools.template import ROOT
+from devtools.emulator.jwt_local import SigningKey, token_for
+from devtools.template import ROOT, Stacks
 
 # The stack is ready once its routes' workers are up (or after 20 s without them); on a machine
 # loaded ~9x its cores, a worker's start alone was seen to take 12 s. Start-up time is measured by
@@ -83,6 +84,11 @@ class LocalStack:
             connection.close()
         parsed = json.loads(raw) if raw else None
         return Reply(status, parsed, {name.lower(): value for name, value in reply_headers})
+
+    def minted_token(self, user: str) -> str:
+        """A token minted in this process rather than by ``make token`` (a process of its own), so
+        that a request's timing is the stack's alone."""
+        return token_for(Stacks(), SigningKey.load_or_create(self.state_dir), user)
 
     def token(self, user: str, groups: str = "") -> str:
         """A token from the CLI ``make token`` runs."""
@@ -195,6 +201,35 @@ def _session(process: subprocess.Popen) -> list[int]:
             if int(session) == process.pid and state != "Z":
                 pids.append(int(stat.parent.name))
     return pids
+
+
+def stop_every_process(stack: LocalStack, signum: int, within: float) -> float:
+    """Seconds from ``signum`` to the exit of every process of the stack's session; waited for up
+    to ``within`` + 2 s, then what is left is named in the failure and killed."""
+    sent = time.monotonic()
+    stack.process.send_signal(signum)
+
+    def gone() -> bool:  # the stack reaped (a zombie still counts in its group), then the rest
+        return stack.process.poll() is not None and not session_alive(stack.process)
+
+    try:
+        wait_until(gone, within + 2, "every process of the stack to exit", 0.02)
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; {_session(stack)}\n{stack.log_text()[-3000:]}") from None
+    finally:
+        kill(stack.process)
+    return time.monotonic() - sent
+
+
+def _session(stack: LocalStack) -> str:
+    """The processes left in the stack's session, with their state, for a failure's message."""
+    listing = subprocess.run(  # noqa: S603 - ps on our own child
+        ["ps", "-s", str(stack.process.pid), "-o", "pid,stat,wchan:20,etime,args"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return f"left in its session:\n{listing.stdout}"
 
 
 def session_alive(process: subprocess.Popen) -> bool:

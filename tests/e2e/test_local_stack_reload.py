@@ -17,9 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.emulator.jwt_local import SigningKey, token_for
-from devtools.template import Stacks
-from tests.e2e.local_stack import LocalStack, copy_repo, kill, session_alive, start, wait_until
+from tests.e2e.local_stack import LocalStack, copy_repo, kill, start, stop_every_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -86,22 +84,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             "a packaging under way",
             0.05,
         )
-        sent = time.monotonic()
-        local.process.send_signal(signal.SIGTERM)
-        wait_until(
-            lambda: local.process.poll() is not None and not session_alive(local.process),
-            5,
-            "every process of the stack to exit",
-            0.02,
-        )
-        assert time.monotonic() - sent < 3.0
+        assert stop_every_process(local, signal.SIGTERM, 3.0) < 3.0
         assert local.process.returncode == 0, local.log_text()[-3000:]
     finally:
         kill(local.process)
-
-
-def _token(stack: LocalStack, user: str) -> str:
-    return token_for(Stacks(), SigningKey.load_or_create(stack.state_dir), user)
 
 
 def _edit(stack: LocalStack, old: str, new: str) -> None:
@@ -116,7 +102,7 @@ def _reloads(stack: LocalStack) -> list[str]:
 
 
 def _create(stack: LocalStack, user: str) -> str:
-    token = _token(stack, user)
+    token = stack.minted_token(user)
     body = {"email": f"{user}@example.com", "name": user}
     created = stack.request("POST", "/users", token=token, body=body)
     assert created.status == 201, created.body

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.emulator.jwt_local import SigningKey, token_for
-from devtools.template import TEMPLATE, Stacks
-from tests.e2e.local_stack import LocalStack, Reply, copy_repo, kill, session_alive, start, wait_until
+from devtools.template import TEMPLATE
+from tests.e2e.local_stack import LocalStack, Reply, copy_repo, kill, start, stop_every_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -78,29 +77,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         sleeper = threading.Thread(target=_get_user, args=(local, "sleep-2"), daemon=True)
         sleeper.start()
         wait_until(lambda: _workers_of(local, USERS_API), 10, "a worker for the sleeping request")
-        sent = time.monotonic()
-        local.process.send_signal(signal.SIGTERM)
-        wait_until(
-            lambda: local.process.poll() is not None and not session_alive(local.process),
-            5,
-            "every process of the stack to exit",
-            0.02,
-        )
-        assert time.monotonic() - sent < 3.0
+        assert stop_every_process(local, signal.SIGTERM, 3.0) < 3.0
         assert local.process.returncode == 0, local.log_text()[-3000:]
     finally:
         kill(local.process)
 
 
-def _token(stack: LocalStack, user: str) -> str:
-    """Minted here rather than by ``make token`` (a process of its own), so that a request's timing
-    is the stack's alone."""
-    return token_for(Stacks(), SigningKey.load_or_create(stack.state_dir), user)
-
-
 def _get_user(stack: LocalStack, user: str) -> Reply:
     try:
-        return stack.request("GET", f"/users/{user}", token=_token(stack, user))
+        return stack.request("GET", f"/users/{user}", token=stack.minted_token(user))
     except OSError as error:  # the stack stopped under it (the fixture's teardown)
         return Reply(0, str(error), {})
 
