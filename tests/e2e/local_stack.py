@@ -215,13 +215,13 @@ def stop_every_process(stack: LocalStack, signum: int, within: float) -> float:
     try:
         wait_until(gone, within + 2, "every process of the stack to exit", 0.02)
     except AssertionError as timed_out:
-        raise AssertionError(f"{timed_out}; {_session(stack)}\n{stack.log_text()[-3000:]}") from None
+        raise AssertionError(f"{timed_out}; {_left_in_session(stack)}\n{stack.log_text()[-3000:]}") from None
     finally:
         kill(stack.process)
     return time.monotonic() - sent
 
 
-def _session(stack: LocalStack) -> str:
+def _left_in_session(stack: LocalStack) -> str:
     """The processes left in the stack's session, with their state, for a failure's message."""
     listing = subprocess.run(  # noqa: S603 - ps on our own child
         ["ps", "-s", str(stack.process.pid), "-o", "pid,stat,wchan:20,etime,args"],  # noqa: S607
