@@ -170,11 +170,18 @@ def test_a_background_saves_child_holds_no_file_but_its_draft(aws, tmp_path: Pat
     with socket.create_server(("127.0.0.1", 0)):
         saving = _saving_in_background(_snapshots(tmp_path, tracker))
 
-        [held] = [
-            files for files in map(_open_files, _children()) if any(f".{SNAPSHOT_FILE}-" in f for f in files)
-        ]
+        def child_writing() -> list[list[str]]:  # the draft is made before the fork
+            return [
+                files
+                for files in map(_open_files, _children())
+                if any(f".{SNAPSHOT_FILE}-" in f for f in files)
+            ]
 
-        assert [target for target in held if target.startswith("socket:")] == []
+        def sockets_held() -> list[str] | None:  # None until the child writes; it closes them at once
+            return next(([f for f in files if f.startswith("socket:")] for files in child_writing()), None)
+
+        # Well within the 5 s the child takes to pickle, holding whatever it kept.
+        wait_until(lambda: sockets_held() == [], 3, "the child writing the draft, without a socket")
     saving.join()
 
 
