@@ -66,8 +66,9 @@ def _outbox_record(index: int, table: str) -> dict:
 
 
 def put_events_calls(world: World, mapping: EventSourceMapping, events: int) -> int:
-    table = mapping.source_arn.split(":table/", 1)[1].split("/", 1)[0]
-    records = [_outbox_record(i, table) | {"eventSourceARN": mapping.source_arn} for i in range(events)]
+    records = [
+        _outbox_record(i, mapping.table_name) | {"eventSourceARN": mapping.source_arn} for i in range(events)
+    ]
     _, made = world.invoke(mapping.function.name, {"Records": records})
     return counts(made)["events.PutEvents"]
 

@@ -15,7 +15,9 @@ so a stream consumer polling a few times a second (the local stack's pollers, La
 endpoint by megabytes a minute, idle or not. The replacements below hand out iterators that carry
 their position in themselves, as AWS's opaque iterators do, so nothing is kept; one is valid for
 15 minutes after it was handed out (AWS's rule: ``ExpiredIteratorException`` after that) and can be
-read again until then.
+read again until then. One whose position is before the shard's first record (the local stack's
+retention drops records, ``devtools.local.retention``) gets ``TrimmedDataAccessException``, as on
+AWS, where moto failed an assertion.
 
 ``StreamRecord`` (moto 5.2.5) keeps each stream record as nested dicts of DynamoDB JSON, both images
 of a ``NEW_AND_OLD_IMAGES`` record included: about 20 KB of Python objects for an order's 2 KB
@@ -30,6 +32,15 @@ pass over every message in the queue. A receive cost grew with the queue's depth
 from an intake queue 2,700 deep: 45% of the local stack's CPU), so a backlog slowed its own
 draining. The replacement reads the period from the queue (a receive still makes moto's one pass
 over the queue for its visible messages).
+
+``Table.query`` (moto 5.2.5) looks at every item of the table for each query, of the table or of a
+global secondary index, and only then keeps those of the partition asked for: a query's cost grows
+with the table (``GET /orders/{id}`` reads ``GSI1``). The replacement hands moto's query the
+partition only: a table's partition by its hash key, and an index's from a map of each global
+secondary index's hash key values to the keys of the items that have them, built by the index's
+first query and kept up to date by every write after it. Moto still checks every item it is handed
+as it did, so a key the map holds for an item whose index key has since changed is only a wasted
+look (and is dropped from the map then).
 """
 
 from __future__ import annotations
@@ -56,7 +67,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
+from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamRecord, StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 from moto.sqs.models import Message, SQSBackend
 
@@ -90,6 +101,7 @@ class _UndoJournal:
                     del table.items[hash_key]
             else:
                 table.items[hash_key][range_key] = prior
+            _index_item(table, prior)  # back in the index partitions it left, if the transaction deleted it
         # A cancelled transaction writes no stream record.
         for table, length in self.stream_lengths.values():
             if table.stream_shard is not None:
@@ -209,6 +221,14 @@ class ExpiredIteratorException(JsonRESTError):
         )
 
 
+class TrimmedDataAccessException(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__(
+            "TrimmedDataAccessException",
+            "The operation attempted to read past the oldest stream record in a shard.",
+        )
+
+
 def _positioned(iterator: ShardIterator) -> ShardIterator:
     """``iterator`` with an id that says where it is and when it was handed out (its ``arn`` then
     carries both), so that the backend need not keep it."""
@@ -240,6 +260,8 @@ def get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> 
     if time.time() - when > SHARD_ITERATOR_LIFETIME:
         raise ExpiredIteratorException()
     shard: StreamShard = self._get_table_from_arn(iterator_arn).stream_shard  # type: ignore[assignment]
+    if position < shard.starting_sequence_number:  # trimmed since (moto: an AssertionError)
+        raise TrimmedDataAccessException()
     return ShardIterator(self, shard, "AT_SEQUENCE_NUMBER", position).get(limit)  # type: ignore[arg-type]
 
 
@@ -286,6 +308,147 @@ def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str
     return retain_until > unix_time()
 
 
+TableKey = tuple[DynamoType, DynamoType | None]  # an item's hash and range key
+
+
+@dataclass
+class _IndexPartitions:
+    """A global secondary index's partitions: its hash key values -> the table keys of the items
+    that have them (and maybe of some that had them: a query checks)."""
+
+    hash_attrs: tuple[str, ...]
+    keys: dict[tuple[DynamoType, ...], set[TableKey]] = field(default_factory=dict)
+
+    def values_of(self, item: Item) -> tuple[DynamoType, ...] | None:
+        values = tuple(item.attrs.get(name) for name in self.hash_attrs)
+        return None if any(value is None for value in values) else values  # type: ignore[return-value]
+
+    def add(self, item: Item) -> None:
+        if (values := self.values_of(item)) is not None:
+            self.keys.setdefault(values, set()).add((item.hash_key, item.range_key))
+
+    def discard(self, values: tuple[DynamoType, ...], key: TableKey) -> None:
+        keys = self.keys.get(values)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self.keys[values]
+
+
+def _maintained_partitions(table: Table) -> dict[str, _IndexPartitions]:
+    """The partitions of the indexes ``table`` has queried so far (none on a table restored from a
+    snapshot taken without the patch)."""
+    return vars(table).setdefault("_index_partitions", {})
+
+
+def _index_partitions(table: Table, index: GlobalSecondaryIndex) -> _IndexPartitions:
+    hash_attrs = tuple(key["AttributeName"] for key in index.schema if key["KeyType"] == "HASH")
+    maintained = _maintained_partitions(table)
+    partitions = maintained.get(index.name)
+    if partitions is None or partitions.hash_attrs != hash_attrs:  # a first query, or a redefined index
+        partitions = maintained[index.name] = _IndexPartitions(hash_attrs)
+        for item in table.all_items():
+            partitions.add(item)
+    return partitions
+
+
+def _index_item(table: Table, item: Item | None) -> None:
+    if item is not None:
+        for partitions in _maintained_partitions(table).values():
+            partitions.add(item)
+
+
+class _Partition:
+    """``table`` as one query sees it: only the items that may match its hash key."""
+
+    def __init__(self, table: Table, items: list[Item]) -> None:
+        self._table, self._items = table, items
+
+    def all_items(self) -> list[Item]:
+        return self._items
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def _query_candidates(
+    table: Table,
+    hash_key: DynamoType | None,
+    index_name: str | None,
+    hash_key_conditions: list[tuple[str, DynamoType]] | None,
+) -> list[Item] | None:
+    """The items a query may return, or None where moto must look at them all (a local secondary
+    index, an index the table does not have: moto answers those as it does)."""
+    if index_name is None:
+        # .get: items is a defaultdict, and a lookup would add the partition
+        partition = table.items.get(hash_key) if hash_key is not None else None
+        if partition is None:
+            return []
+        return list(partition.values()) if table.range_key_attr else [partition]  # type: ignore[list-item]
+    index = next((i for i in table.global_indexes if i.name == index_name), None)
+    conditions = dict(hash_key_conditions or ())
+    if index is None:
+        return None
+    partitions = _index_partitions(table, index)
+    if not set(partitions.hash_attrs) <= conditions.keys():
+        return None
+    values = tuple(conditions[name] for name in partitions.hash_attrs)
+    candidates = []
+    for key in tuple(partitions.keys.get(values, ())):
+        item = table.get_item(*key) if key[0] in table.items else None
+        if item is not None and partitions.values_of(item) == values:
+            candidates.append(item)
+        else:  # deleted, or its index key changed since
+            partitions.discard(values, key)
+    return candidates
+
+
+_moto_query = Table.query
+
+
+def query(
+    self: Table,
+    hash_key: DynamoType | None,
+    *args: Any,
+    hash_key_conditions: list[tuple[str, DynamoType]] | None = None,
+    **kwargs: Any,
+) -> tuple[list[Item], int, dict[str, Any] | None]:
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    candidates = _query_candidates(self, hash_key, index_name, hash_key_conditions)
+    table = self if candidates is None else _Partition(self, candidates)
+    return _moto_query(table, hash_key, *args, hash_key_conditions=hash_key_conditions, **kwargs)  # type: ignore[arg-type,misc]
+
+
+_moto_put_item = Table.put_item
+
+
+def put_item(self: Table, *args: Any, **kwargs: Any) -> Item:
+    item = _moto_put_item(self, *args, **kwargs)
+    _index_item(self, item)
+    return item
+
+
+_moto_update_item = DynamoDBBackend.update_item
+
+
+def update_item(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Item:
+    item = _moto_update_item(self, table_name, *args, **kwargs)  # updates the stored item in place
+    _index_item(self.get_table(table_name), item)
+    return item
+
+
+_moto_delete_item = Table.delete_item
+
+
+def delete_item(self: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
+    item = _moto_delete_item(self, hash_key, range_key)
+    if item is not None:
+        for partitions in _maintained_partitions(self).values():
+            if (values := partitions.values_of(item)) is not None:
+                partitions.discard(values, (item.hash_key, item.range_key))
+    return item
+
+
 def apply() -> None:
     """Install the fixes; refuse a moto they were not written against (check upstream, then bump)."""
     if moto.__version__ != PATCHED_MOTO_VERSION:
@@ -300,3 +463,7 @@ def apply() -> None:
     StreamRecord.__init__ = stream_record_init  # type: ignore[method-assign]
     StreamRecord.to_json = stream_record_to_json  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]

@@ -72,6 +72,11 @@ class EventSourceMapping:
     def accepts(self, record: dict[str, Any]) -> bool:
         return not self.filters or any(pattern.matches_event(record) for pattern in self.filters)
 
+    @property
+    def table_name(self) -> str:
+        """The table whose stream a ``dynamodb`` mapping reads."""
+        return self.source_arn.split(":table/", 1)[1].split("/", 1)[0]
+
 
 def event_source_mappings(stacks: Stacks, specs: dict[str, FunctionSpec]) -> list[EventSourceMapping]:
     found = []
@@ -265,8 +270,7 @@ class Plumbing:
     def deliver_streams(self) -> int:
         delivered = 0
         for mapping in (m for m in self.mappings if m.kind == "dynamodb"):
-            table_name = mapping.source_arn.split(":table/", 1)[1].split("/", 1)[0]
-            stream_arn = self._stream_arn(table_name)
+            stream_arn = self._stream_arn(mapping.table_name)
             if not stream_arn:
                 continue
             for shard_id, raw_records in self._new_stream_records(stream_arn, mapping.function.name):

@@ -40,7 +40,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 from urllib.parse import parse_qs, unquote
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -50,6 +50,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from devtools.emulator import moto_patches
 from devtools.local.invoke_api import INVOKE_PATH
 from devtools.local.persistence import ChangeTracker, Restored, Snapshots
+from devtools.local.retention import Retention
 from devtools.template import Stacks, function_name_of
 
 log = logging.getLogger("devtools.local.aws_endpoint")
@@ -264,6 +265,7 @@ def _endpoint(control: Connection, serving: Serving) -> None:
     serving.listener.close()
     checkpoint: dict[str, Any] = {}
     snapshots = Snapshots(serving.snapshots, changes, lambda: checkpoint)
+    retention = Retention(serving.stacks)
     if serving.fresh:
         snapshots.discard()
     control.send(("started", None if serving.fresh else snapshots.restore()))
@@ -285,8 +287,11 @@ def _endpoint(control: Connection, serving: Serving) -> None:
         kind, value = control.recv()
         if kind == "redefine":
             served["stacks"], served["functions"] = value
+            retention.redefine(value[0])
             continue
         checkpoint = value
+        with changes.lock, OneDynamoDBRequestAtATime.lock:  # between two writes, and two stream reads
+            retention.trim(checkpoint["stream_positions"])
         if kind == "checkpoint" and saver is None:  # the pollers run: the data is due saves
             saver = threading.Thread(target=save_when_due, name="save", daemon=True)
             saver.start()
@@ -331,11 +336,13 @@ class LambdaInvocations:
 
 
 class OneDynamoDBRequestAtATime:
-    """WSGI middleware serialising the requests signed for DynamoDB (its streams' too)."""
+    """WSGI middleware serialising the requests signed for DynamoDB (its streams' too), under one lock
+    per process (moto's tables are the process's): ``lock``, which the retention's trims take too."""
+
+    lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, app: Callable) -> None:
         self.app = app
-        self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if "/dynamodb/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):

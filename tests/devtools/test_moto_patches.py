@@ -5,6 +5,7 @@ moto's stream shard iterators, as patched: nothing kept per iterator, each valid
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 import sys
 import threading
@@ -317,3 +318,144 @@ def test_a_receive_from_a_queue_3_000_deep_makes_one_pass_over_it() -> None:
     # A receive still makes moto's one pass over the queue for its visible messages; moto 5.2.5 made
     # about thirty more (every attribute, three times per message received): some 1,000x here.
     assert large < small * 15 + 0.05
+
+
+INDEXED = "indexed"
+
+
+@pytest.fixture
+def indexed() -> Iterator[Any]:
+    """A table shaped as the services' are: PK and SK, and GSI1 on GSI1PK and GSI1SK."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=INDEXED,
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"} for name in ("PK", "SK", "GSI1PK", "GSI1SK")
+            ],
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "GSI1",
+                    "KeySchema": [
+                        {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+                        {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def _indexed_item(pk: str, sk: str, gsi1pk: str | None = None, gsi1sk: str = "S") -> dict[str, Any]:
+    item = {"PK": {"S": pk}, "SK": {"S": sk}}
+    return item | ({"GSI1PK": {"S": gsi1pk}, "GSI1SK": {"S": gsi1sk}} if gsi1pk else {})
+
+
+def _by_index(client: Any, gsi1pk: str) -> list[tuple[str, str]]:
+    items = client.query(
+        TableName=INDEXED,
+        IndexName="GSI1",
+        KeyConditionExpression="GSI1PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": gsi1pk}},
+    )["Items"]
+    return [(item["PK"]["S"], item["SK"]["S"]) for item in items]
+
+
+def _by_partition(client: Any, pk: str) -> list[str]:
+    items = client.query(
+        TableName=INDEXED, KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+    )["Items"]
+    return [item["SK"]["S"] for item in items]
+
+
+def test_an_index_query_follows_every_write_after_the_first(indexed: Any) -> None:
+    client = indexed
+    client.put_item(TableName=INDEXED, Item=_indexed_item("U#1", "O#1", "ORDER#1"))
+    assert _by_index(client, "ORDER#1") == [("U#1", "O#1")]  # the index's first query
+
+    client.put_item(TableName=INDEXED, Item=_indexed_item("U#2", "O#2", "ORDER#2"))
+    client.put_item(TableName=INDEXED, Item=_indexed_item("U#2", "O#3"))  # in no partition of the index
+    client.update_item(  # moves O#1 from ORDER#1 to ORDER#2, in place
+        TableName=INDEXED,
+        Key={"PK": {"S": "U#1"}, "SK": {"S": "O#1"}},
+        UpdateExpression="SET GSI1PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": "ORDER#2"}},
+    )
+    client.update_item(  # gives O#3 a place in the index
+        TableName=INDEXED,
+        Key={"PK": {"S": "U#2"}, "SK": {"S": "O#3"}},
+        UpdateExpression="SET GSI1PK = :pk, GSI1SK = :sk",
+        ExpressionAttributeValues={":pk": {"S": "ORDER#3"}, ":sk": {"S": "S"}},
+    )
+    assert _by_index(client, "ORDER#1") == []
+    assert _by_index(client, "ORDER#2") == [("U#1", "O#1"), ("U#2", "O#2")]
+    assert _by_index(client, "ORDER#3") == [("U#2", "O#3")]
+
+    client.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": INDEXED, "Item": _indexed_item("U#3", "O#4", "ORDER#3")}},
+            {"Delete": {"TableName": INDEXED, "Key": {"PK": {"S": "U#2"}, "SK": {"S": "O#2"}}}},
+        ]
+    )
+    assert _by_index(client, "ORDER#2") == [("U#1", "O#1")]
+    assert _by_index(client, "ORDER#3") == [("U#2", "O#3"), ("U#3", "O#4")]
+
+    with pytest.raises(ClientError, match="TransactionCanceled"):  # deletes O#3, then is cancelled
+        client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": INDEXED, "Key": {"PK": {"S": "U#2"}, "SK": {"S": "O#3"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": INDEXED,
+                        "Key": {"PK": {"S": "U#1"}, "SK": {"S": "O#1"}},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
+    assert _by_index(client, "ORDER#3") == [("U#2", "O#3"), ("U#3", "O#4")]
+    assert _by_partition(client, "U#2") == ["O#3"]
+    assert _by_partition(client, "U#9") == []
+
+
+def test_a_table_restored_from_a_pickle_answers_its_index_queries(indexed: Any) -> None:
+    client = indexed
+    client.put_item(TableName=INDEXED, Item=_indexed_item("U#1", "O#1", "ORDER#1"))
+    assert _by_index(client, "ORDER#1") == [("U#1", "O#1")]
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    backend.tables[INDEXED] = pickle.loads(pickle.dumps(backend.tables[INDEXED]))  # noqa: S301 - its own bytes
+
+    client.put_item(TableName=INDEXED, Item=_indexed_item("U#2", "O#2", "ORDER#1"))
+
+    assert _by_index(client, "ORDER#1") == [("U#1", "O#1"), ("U#2", "O#2")]
+
+
+def _query_seconds(client: Any) -> float:
+    """The quickest of three queries, one of the index and one of the table."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        assert _by_index(client, "ORDER#0") == [("U#0", "O#0")]
+        assert _by_partition(client, "U#0") == ["O#0"]
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_a_query_costs_the_same_on_a_table_of_10_000_items(indexed: Any) -> None:
+    client = indexed
+    client.put_item(TableName=INDEXED, Item=_indexed_item("U#0", "O#0", "ORDER#0"))
+    small = _query_seconds(client)
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(INDEXED)
+    for n in range(1, 10_000):  # stored directly: through the API this would take a minute
+        table.put_item(_indexed_item(f"U#{n}", f"O#{n}", f"ORDER#{n}"))
+
+    large = _query_seconds(client)
+
+    # moto 5.2.5 looked at every item of the table for either query: about 100x the small one here.
+    assert large < small * 3 + 0.01
