@@ -21,9 +21,9 @@ AWS, where moto failed an assertion.
 
 ``StreamRecord`` (moto 5.2.5) keeps each stream record as nested dicts of DynamoDB JSON, both images
 of a ``NEW_AND_OLD_IMAGES`` record included: about 20 KB of Python objects for an order's 2 KB
-record, and a stream holds every record for the table's life (AWS trims after 24 h). The record is
-kept as its JSON text instead, and decoded when it is read: a tenth of the memory. (A record
-holding binary attributes, which JSON does not, stays as moto keeps it.)
+record, and a stream holds thousands (AWS trims after 24 h). The record is kept as its JSON text
+instead, and decoded when it is read: a tenth of the memory. (A record holding binary attributes,
+which JSON does not, stays as moto keeps it.)
 
 ``SQSBackend.is_message_valid_based_on_retention_period`` (moto 5.2.5), run for every message a
 ``ReceiveMessage`` returns, reads the queue's retention period through ``get_queue_attributes``,

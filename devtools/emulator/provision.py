@@ -9,8 +9,9 @@ emulated here; the local stack and the tests invoke the handlers in process.
 Provisioning an endpoint that already holds them (the local stack restored from a snapshot) keeps
 their data and applies what the templates changed since, where that can be done in place, as a
 stack update would: a table's new or removed global secondary indexes, its stream (enabled or
-disabled) and its TTL; a queue's attributes; a rule's pattern and targets (those gone removed); a
-state machine's definition. A table whose key schema or stream view type changed cannot be updated
+disabled) and its TTL (enabled or disabled); a queue's attributes (one the template no longer sets
+goes back to SQS's default); a rule's pattern and targets (those gone removed); a state machine's
+definition. A table whose key schema or stream view type changed cannot be updated
 in place: it is left as it is, with a warning.
 """
 
@@ -22,16 +23,23 @@ from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from devtools.template import Stacks
 
 log = logging.getLogger("devtools.emulator.provision")
 
 # CloudFormation table properties that the CreateTable API takes under the same name.
 _TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
-_QUEUE_EXISTS = ("QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists")
 _RULE_TARGET_KEYS = ("Id", "Arn", "Input", "InputPath", "InputTransformer", "SqsParameters")
+# What a queue the template no longer gives one of these attributes goes back to: SQS's defaults for
+# a new queue (a redrive policy: none).
+_QUEUE_DEFAULTS = {
+    "DelaySeconds": "0",
+    "MaximumMessageSize": "1048576",
+    "MessageRetentionPeriod": "345600",
+    "ReceiveMessageWaitTimeSeconds": "0",
+    "VisibilityTimeout": "30",
+    "RedrivePolicy": "",
+}
 
 
 def provision(
@@ -108,9 +116,9 @@ def _create_table(dynamodb: Any, props: dict[str, Any]) -> None:
         dynamodb.create_table(**request)
     except dynamodb.exceptions.ResourceInUseException:
         _update_table(dynamodb, request)
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl and ttl.get("Enabled"):
-        current = dynamodb.describe_time_to_live(TableName=props["TableName"])["TimeToLiveDescription"]
+    ttl = props.get("TimeToLiveSpecification") or {}
+    current = dynamodb.describe_time_to_live(TableName=props["TableName"])["TimeToLiveDescription"]
+    if ttl.get("Enabled"):
         if (
             current.get("TimeToLiveStatus") != "ENABLED"
             or current.get("AttributeName") != ttl["AttributeName"]
@@ -119,6 +127,11 @@ def _create_table(dynamodb: Any, props: dict[str, Any]) -> None:
                 TableName=props["TableName"],
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
+    elif current.get("TimeToLiveStatus") == "ENABLED":  # turned off in the template since
+        dynamodb.update_time_to_live(
+            TableName=props["TableName"],
+            TimeToLiveSpecification={"AttributeName": current["AttributeName"], "Enabled": False},
+        )
 
 
 def _update_table(dynamodb: Any, request: dict[str, Any]) -> None:
@@ -172,13 +185,14 @@ def _create_queue(sqs: Any, props: dict[str, Any]) -> None:
             value = str(value).lower()
         attributes[key] = str(value)
     try:
-        sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)
-    except ClientError as error:  # it exists with other attributes: the template's win, its messages stay
-        if error.response["Error"]["Code"] not in _QUEUE_EXISTS:
-            raise
         queue_url = sqs.get_queue_url(QueueName=props["QueueName"])["QueueUrl"]
-        attributes.pop("FifoQueue", None)  # fixed at creation
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
+    except sqs.exceptions.QueueDoesNotExist:
+        sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)
+        return
+    # It exists (CreateQueue would not say so when the attributes it is given match): the template's
+    # attributes win, and its messages stay.
+    attributes.pop("FifoQueue", None)  # fixed at creation
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=_QUEUE_DEFAULTS | attributes)
 
 
 def _create_rule(events: Any, name: str, props: dict[str, Any]) -> None:

@@ -92,6 +92,9 @@ def test_provisioning_again_removes_what_the_templates_took_away_and_warns_of_wh
     changed = copy.deepcopy(stacks)
     changed.templates["notifications"].resources["UserEventsRule"]["Properties"]["Targets"] = []
     del changed.templates["users"].resources["UsersTable"]["Properties"]["StreamSpecification"]
+    del changed.templates["users"].resources["UsersTable"]["Properties"]["TimeToLiveSpecification"]
+    intake = changed.templates["orders"].resources["IntakeQueue"]["Properties"]
+    del intake["RedrivePolicy"], intake["VisibilityTimeout"]
     orders = changed.templates["orders"].resources["OrdersTable"]["Properties"]
     orders["StreamSpecification"] = {"StreamViewType": "KEYS_ONLY"}
     rule = stacks.physical_name("notifications", "UserEventsRule")
@@ -99,8 +102,9 @@ def test_provisioning_again_removes_what_the_templates_took_away_and_warns_of_wh
     bus = bus["Properties"]["EventBusName"].rsplit("/", 1)[-1]
     with mock_aws(config=MOTO_CONFIG):
         session = boto3.Session()
-        dynamodb, events = session.client("dynamodb"), session.client("events")
+        dynamodb, events, sqs = (session.client(name) for name in ("dynamodb", "events", "sqs"))
         provision(stacks, session)
+        intake_url = sqs.get_queue_url(QueueName="shop-orders-dev-intake")["QueueUrl"]
         assert events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]
 
         provision(changed, session)
@@ -108,6 +112,11 @@ def test_provisioning_again_removes_what_the_templates_took_away_and_warns_of_wh
         assert events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"] == []
         users_table = dynamodb.describe_table(TableName="shop-users-dev")["Table"]
         assert not users_table.get("StreamSpecification", {}).get("StreamEnabled")
+        ttl = dynamodb.describe_time_to_live(TableName="shop-users-dev")["TimeToLiveDescription"]
+        assert ttl["TimeToLiveStatus"] == "DISABLED"
+        queue = sqs.get_queue_attributes(QueueUrl=intake_url, AttributeNames=["All"])["Attributes"]
+        assert "RedrivePolicy" not in queue
+        assert queue["VisibilityTimeout"] == "30"
         orders_table = dynamodb.describe_table(TableName="shop-orders-dev")["Table"]
         assert orders_table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"  # kept
     assert "table shop-orders-dev: its stream's view type changed in the template" in caplog.text
