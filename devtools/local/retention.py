@@ -11,6 +11,10 @@ about 4 KB each in memory, and a Step Functions execution of about 20 KB with it
 - **Executions**: a state machine keeps its running executions and its latest
   ``FINISHED_EXECUTIONS_KEPT`` finished ones. AWS keeps them 90 days. An older one is gone
   (``ExecutionDoesNotExist``); the orders it ran keep their status in their table.
+- **Deleted messages' receipt handles**: moto remembers every receipt handle of every message a
+  queue deleted, so that deleting one again succeeds, as on AWS. A queue remembers at least its
+  last ``DELETED_HANDLES_KEPT``; deleting a message again with an older handle is refused
+  (``ReceiptHandleIsInvalid``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import StreamShard
+from moto.sqs.models import Queue, sqs_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
@@ -28,6 +33,7 @@ from devtools.template import Stacks
 
 STREAM_RECORDS_KEPT = 1000  # per stream, the last ones, read or not
 FINISHED_EXECUTIONS_KEPT = 1000  # per state machine
+DELETED_HANDLES_KEPT = 1000  # per queue, at least: the receipt handles of the messages deleted last
 TRIM_SLACK = 100  # records or executions past keeping before a trim: not a list's shift per write
 
 
@@ -42,6 +48,8 @@ class Retention:
 
     def __init__(self, stacks: Stacks) -> None:
         self.redefine(stacks)
+        # queue (account, region, name) -> its deleted messages' handles at its last trim
+        self._deleted_before: dict[tuple[str, str, str], set[str]] = {}
 
     def redefine(self, stacks: Stacks) -> None:
         self.readers: dict[str, set[str]] = {}  # table name -> the functions reading its stream
@@ -64,6 +72,17 @@ class Retention:
                 if len(finished) > FINISHED_EXECUTIONS_KEPT + TRIM_SLACK:
                     dropped = {id(e) for e in finished[:-FINISHED_EXECUTIONS_KEPT]}
                     machine.executions[:] = [e for e in machine.executions if id(e) not in dropped]
+        for backend in _backends(sqs_backends):
+            for name, queue in backend.queues.items():
+                self._trim_deleted((backend.account_id, backend.region_name, name), queue)
+
+    def _trim_deleted(self, key: tuple[str, str, str], queue: Queue) -> None:
+        """Two generations: once ``DELETED_HANDLES_KEPT`` handles were added since the last trim,
+        those the trim before saw are dropped (a set keeps no order to drop the oldest by)."""
+        before = self._deleted_before.get(key, set())
+        if len(queue.deleted_messages) - len(before) >= DELETED_HANDLES_KEPT:
+            queue.deleted_messages -= before
+            self._deleted_before[key] = set(queue.deleted_messages)
 
     def _trim_stream(self, table: str, shard: StreamShard, done: dict[tuple[str, str], int]) -> None:
         positions = [done.get((reader, shard.id)) for reader in self.readers.get(table, ())]

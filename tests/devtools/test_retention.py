@@ -1,6 +1,7 @@
 """What the local stack's AWS endpoint keeps for less long than AWS (``devtools.local.retention``):
-the stream records every consumer has read, past the last few, and the oldest finished executions;
-never a record a consumer has yet to read, nor a running execution."""
+the stream records every consumer has read, past the last few, the oldest finished executions, and
+the receipt handles of messages deleted long ago; never a record a consumer has yet to read, nor a
+running execution."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retention, "STREAM_RECORDS_KEPT", KEPT)
     monkeypatch.setattr(retention, "FINISHED_EXECUTIONS_KEPT", KEPT)
     monkeypatch.setattr(retention, "TRIM_SLACK", SLACK)
+    monkeypatch.setattr(retention, "DELETED_HANDLES_KEPT", KEPT)
 
 
 def _orders_stream(aws: Stacks, writes: int) -> tuple[Any, list[str], int]:
@@ -110,3 +112,28 @@ def test_a_state_machine_keeps_its_running_executions_and_its_latest_finished_on
     assert [e["name"] for e in states.list_executions(stateMachineArn=slow)["executions"]] == ["waiting"]
     with pytest.raises(ClientError, match="ExecutionDoesNotExist"):
         states.describe_execution(executionArn=f"{quick.replace(':stateMachine:', ':execution:')}:done-0")
+
+
+def test_a_queue_remembers_the_handles_of_its_last_deleted_messages(aws: Stacks) -> None:
+    sqs = boto3.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName="shop-orders-dev-intake")["QueueUrl"]
+    trim = Retention(aws).trim
+
+    def deleted(count: int) -> list[str]:
+        for n in range(count):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=str(n))
+        handles = []
+        while len(handles) < count:
+            received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+            for message in received:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                handles.append(message["ReceiptHandle"])
+        trim([])
+        return handles
+
+    first, second, third = deleted(KEPT), deleted(KEPT), deleted(KEPT // 2)
+
+    for handle in second + third:  # at least the last KEPT: deleting them again succeeds
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
+    with pytest.raises(ClientError, match="ReceiptHandleIsInvalid"):
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=first[0])
