@@ -41,18 +41,31 @@ secondary index's hash key values to the keys of the items that have them, built
 first query and kept up to date by every write after it. Moto still checks every item it is handed
 as it did, so a key the map holds for an item whose index key has since changed is only a wasted
 look (and is dropped from the map then).
+
+``BaseModel`` (moto 5.2.5), the base of its models, appends every instance it ever creates to its
+class's ``instances_tracked`` list, read only by moto's dashboard (``/moto-api/data.json``) and
+emptied only by a reset: every item version, every copy moto makes of one (each query's results,
+each update's old image), every SQS message, stream record, shard iterator and execution stays in
+memory for the life of the process. In server mode that is most of the endpoint's memory, and it
+grows with every request (about 100 KB an order through the local stack, four times the data
+kept). The replacement lists them through weak references: the dashboard still lists every
+instance something else holds, and nothing is kept alive for it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import time
+import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import moto
+from moto.core.common_models import BaseModel
 from moto.core.exceptions import JsonRESTError
 from moto.core.utils import unix_time
 from moto.dynamodb.comparisons import get_filter_expression
@@ -449,6 +462,46 @@ def delete_item(self: Table, hash_key: DynamoType, range_key: DynamoType | None)
     return item
 
 
+class TrackedInstances:
+    """A model class's ``instances_tracked``, as moto appends to it and its dashboard reads it, holding
+    its instances through weak references."""
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._instances: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        with contextlib.suppress(TypeError):  # a model with __slots__ and no __weakref__: not listed
+            self._instances[id(instance)] = instance
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._instances.values()))
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+
+def _tracked(cls: type) -> TrackedInstances:
+    tracked = cls.__dict__.get("instances_tracked")
+    if not isinstance(tracked, TrackedInstances):  # moto's list: at a class's creation, after a reset
+        tracked = TrackedInstances(tracked or ())
+        cls.instances_tracked = tracked  # type: ignore[attr-defined]
+    return tracked
+
+
+def base_model_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+    _tracked(cls).append(instance)
+    return instance
+
+
+def _model_classes(root: type) -> Iterator[type]:
+    for subclass in root.__subclasses__():
+        yield subclass
+        yield from _model_classes(subclass)
+
+
 def apply() -> None:
     """Install the fixes; refuse a moto they were not written against (check upstream, then bump)."""
     if moto.__version__ != PATCHED_MOTO_VERSION:
@@ -467,3 +520,6 @@ def apply() -> None:
     Table.put_item = put_item  # type: ignore[method-assign]
     Table.delete_item = delete_item  # type: ignore[method-assign]
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    BaseModel.__new__ = staticmethod(base_model_new)  # type: ignore[method-assign,assignment]
+    for model in _model_classes(BaseModel):  # the instances made so far: held weakly from now on
+        _tracked(model)

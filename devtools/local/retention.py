@@ -15,6 +15,9 @@ about 4 KB each in memory, and a Step Functions execution of about 20 KB with it
   queue deleted, so that deleting one again succeeds, as on AWS. A queue remembers at least its
   last ``DELETED_HANDLES_KEPT``; deleting a message again with an older handle is refused
   (``ReceiptHandleIsInvalid``).
+
+And what moto keeps that AWS does not: moto's Step Functions append every thread they start (a few
+per execution) to a list nothing reads (``TMP_THREADS``), for good; the finished ones are dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from moto.dynamodb.models.table import StreamShard
 from moto.sqs.models import Queue, sqs_backends
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from devtools.emulator.plumbing import event_source_mappings, functions
 from devtools.template import Stacks
@@ -72,6 +76,7 @@ class Retention:
                 if len(finished) > FINISHED_EXECUTIONS_KEPT + TRIM_SLACK:
                     dropped = {id(e) for e in finished[:-FINISHED_EXECUTIONS_KEPT]}
                     machine.executions[:] = [e for e in machine.executions if id(e) not in dropped]
+        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
         for backend in _backends(sqs_backends):
             for name, queue in backend.queues.items():
                 self._trim_deleted((backend.account_id, backend.region_name, name), queue)

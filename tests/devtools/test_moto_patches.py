@@ -4,6 +4,7 @@ moto's stream shard iterators, as patched: nothing kept per iterator, each valid
 
 from __future__ import annotations
 
+import gc
 import json
 import pickle
 import socket
@@ -18,7 +19,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.model_instances import reset_model_data
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.sqs.models import sqs_backends
 
@@ -459,3 +462,23 @@ def test_a_query_costs_the_same_on_a_table_of_10_000_items(indexed: Any) -> None
 
     # moto 5.2.5 looked at every item of the table for either query: about 100x the small one here.
     assert large < small * 3 + 0.01
+
+
+def test_moto_keeps_no_instance_alive_for_its_dashboard(indexed: Any) -> None:
+    client = indexed
+    reset_model_data()  # as moto's reset does: every class's list made anew
+    client.put_item(TableName=INDEXED, Item=_indexed_item("U#1", "O#1", "ORDER#1"))
+    for _ in range(50):  # each query, and each update, copies the item
+        assert _by_index(client, "ORDER#1") == [("U#1", "O#1")]
+        client.update_item(
+            TableName=INDEXED,
+            Key={"PK": {"S": "U#1"}, "SK": {"S": "O#1"}},
+            UpdateExpression="SET n = :n",
+            ExpressionAttributeValues={":n": {"N": "1"}},
+        )
+    gc.collect()
+
+    live = [o for o in gc.get_objects() if type(o) is Item]
+    # moto 5.2.5 held every one of them (about 150 here) in Item.instances_tracked, for good.
+    assert len(live) == 1
+    assert list(Item.instances_tracked) == live  # what its dashboard lists: what is alive

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.models import dynamodb_backends
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from devtools.local import retention
 from devtools.local.retention import Retention
@@ -104,8 +105,11 @@ def test_a_state_machine_keeps_its_running_executions_and_its_latest_finished_on
     quick, slow = machine("quick", {"Type": "Pass"}), machine("slow", {"Type": "Wait", "Seconds": 30})
     states.start_execution(stateMachineArn=slow, name="waiting", input="{}")
     names = _finished(states, quick, KEPT + SLACK + 3)
+    assert any(not thread.is_alive() for thread in TMP_THREADS)  # moto's, kept for good
 
     Retention(aws).trim([])
+
+    assert all(thread.is_alive() for thread in TMP_THREADS)
 
     kept = {e["name"] for e in states.list_executions(stateMachineArn=quick)["executions"]}
     assert kept == set(names[-KEPT:])
