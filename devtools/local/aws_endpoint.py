@@ -232,9 +232,11 @@ def _serve(control: Connection, parent: int, serving: Serving) -> NoReturn:
     code = 1
     try:
         _die_with(parent)
-        # The terminal's Ctrl-C reaches every process of the stack: the stack stops this one.
+        # The terminal's Ctrl-C reaches every process of the stack, and so does a SIGTERM sent to its
+        # process group (``kill -- -<pgid>``, a process manager): the stack stops this one, after the
+        # save at stop. (It dies with the stack, SIGKILL included: ``_die_with``.)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _endpoint(control, serving)
     except EOFError:  # the stack closed the connection
         code = 0

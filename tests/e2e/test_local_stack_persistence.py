@@ -5,6 +5,7 @@ so."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -117,6 +118,28 @@ def test_users_orders_and_the_event_flow_survive_ctrl_c_and_a_restart(tmp_path: 
         log = again.log_text()[earlier_log:]
         assert "shop.users UserCreated" not in log
         assert log.count("shop.orders OrderPlaced") == 1
+
+
+def test_a_sigterm_to_the_whole_process_group_saves_the_data(tmp_path: Path) -> None:
+    """As a process manager or ``kill -- -<pgid>`` stops it: the AWS endpoint's process gets the
+    signal too, and must wait for the stack's save at stop (it once died at once, losing the
+    writes since the last periodic save)."""
+    first = start(tmp_path)
+    try:
+        token = _create_user(first, "gus")
+        sent = time.monotonic()
+        os.killpg(first.process.pid, signal.SIGTERM)
+        first.process.wait(timeout=STOP_WITHIN + 2)
+        stopped = time.monotonic() - sent
+    finally:
+        kill(first.process)
+    log = first.log_text()
+    assert stopped < STOP_WITHIN, log[-3000:]
+    assert "data not saved" not in log, log[-3000:]
+
+    with running(tmp_path) as again:
+        user = again.request("GET", "/users/gus", token=token)
+        assert (user.status, user.body["email"]) == (200, "gus@example.com")
 
 
 def test_an_execution_running_at_a_sigterm_is_started_again_and_completes(tmp_path: Path) -> None:
