@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -186,6 +186,7 @@ class Plumbing:
         # (consumer, shard) -> (the sequence number it fails on, attempts): one entry per failing shard.
         self._stream_attempts: dict[tuple[str, str], tuple[str, int]] = {}
         self._clients: dict[str, Any] = {}
+        self._stream_arns: dict[str, str | None] = {}  # table name -> its stream's ARN, as last described
 
     def redefine(self, stacks: Stacks) -> None:
         """Serve ``stacks`` from now on (a service packaged again); where each consumer stands in
@@ -248,13 +249,29 @@ class Plumbing:
 
     # -- DynamoDB streams -------------------------------------------------------------------------
 
-    def _stream_arn(self, table_name: str) -> str | None:
-        table = self.client("dynamodb").describe_table(TableName=table_name)["Table"]
-        return table.get("LatestStreamArn")
-
-    def _new_stream_records(self, stream_arn: str, consumer: str) -> Iterator[tuple[str, list[dict]]]:
+    def _stream(self, table_name: str) -> tuple[str, list[dict]] | None:
+        """The table's stream (its ARN and its shards), None if it has none. The ARN is kept from
+        round to round: describing a table costs moto a count of its items (a round's cost grew
+        with the table), describing a stream does not. A stream disabled or created again (another
+        label) is looked up again."""
         streams = self.client("dynamodbstreams")
-        for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        if (stream_arn := self._stream_arns.get(table_name)) is not None:
+            with suppress(streams.exceptions.ResourceNotFoundException):
+                stream = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+                current = stream_arn.endswith(f"/stream/{stream['StreamLabel']}")
+                if current and stream["StreamStatus"] == "ENABLED":
+                    return stream_arn, stream["Shards"]
+        table = self.client("dynamodb").describe_table(TableName=table_name)["Table"]
+        self._stream_arns[table_name] = stream_arn = table.get("LatestStreamArn")
+        if stream_arn is None:
+            return None
+        return stream_arn, streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+
+    def _new_stream_records(
+        self, stream_arn: str, shards: list[dict], consumer: str
+    ) -> Iterator[tuple[str, list[dict]]]:
+        streams = self.client("dynamodbstreams")
+        for shard in shards:
             shard_id = shard["ShardId"]
             after = self._positions.get((consumer, shard_id))
             request = {"StreamArn": stream_arn, "ShardId": shard_id}
@@ -270,10 +287,10 @@ class Plumbing:
     def deliver_streams(self) -> int:
         delivered = 0
         for mapping in (m for m in self.mappings if m.kind == "dynamodb"):
-            stream_arn = self._stream_arn(mapping.table_name)
-            if not stream_arn:
+            if (stream := self._stream(mapping.table_name)) is None:
                 continue
-            for shard_id, raw_records in self._new_stream_records(stream_arn, mapping.function.name):
+            stream_arn, shards = stream
+            for shard_id, raw_records in self._new_stream_records(stream_arn, shards, mapping.function.name):
                 records = [lambda_stream_record(r, stream_arn) for r in raw_records]
                 delivered += self._deliver_stream_records(mapping, stream_arn, shard_id, records)
         return delivered
