@@ -12,7 +12,8 @@ state directory (``.local-stack/aws-state.pickle``), restored at the next start.
   never holds half a transaction, and only when something changed.
 - **Off the writes' path**: the periodic saves (``save_if_due``) are pickled and written by a child
   process forked between two writes, so the writes wait for the fork, not for the pickling, whose
-  cost grows with the data.
+  cost grows with the data. The child runs only on a core nothing else wants (``SCHED_IDLE``), and
+  the saves take at most ``SAVING_SHARE`` of the time: the requests' cost stays flat as data grows.
 - **Checked before it is loaded**: the file starts with a header naming its format and the moto
   version that wrote it. A snapshot of another moto version, or one that does not load, is moved
   aside (``<file>.unusable-<time>``) with a log line saying why, and the stack starts empty.
@@ -70,6 +71,9 @@ _READ_ACTIONS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Receiv
 _LAMBDA_INVOKE = "/2015-03-31/functions/"
 SAVE_AFTER_QUIET = 1.0  # seconds without a change before a snapshot is taken
 SAVE_AT_LEAST_EVERY = 10.0  # seconds: under constant writes, a snapshot at least this often
+# At most this share of the time spent saving: after a save that took s seconds (thousands of
+# orders), none for (1 / SAVING_SHARE - 1) x s. A save's cost grows with the data; the writes' must not.
+SAVING_SHARE = 0.1
 _ATTEMPTS = 3
 
 
@@ -188,6 +192,7 @@ class Snapshots:
         self._saving = threading.Lock()
         self._saved: tuple[int, dict[str, Any]] | None = None  # (changes, checkpoint) last saved
         self._saved_when = time.monotonic()
+        self._took = 0.0  # seconds the last background save took, fork to written
         self._child: int | None = None  # the process writing a snapshot in the background
 
     def discard(self) -> None:
@@ -238,6 +243,7 @@ class Snapshots:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)  # its draft is removed below, or at the next start
         with self._saving:
+            began = time.monotonic()
             plumbing = self.checkpoint()
             with self.tracker.lock:
                 changes = self.tracker.changes
@@ -250,7 +256,9 @@ class Snapshots:
                 else:
                     data = _encoded(payload)
             if in_background:
-                if not self._written_by(child, draft):
+                written = self._written_by(child, draft)
+                self._took = time.monotonic() - began
+                if not written:
                     return False
             else:
                 draft = self._draft(data)
@@ -274,6 +282,9 @@ class Snapshots:
                 try:
                     signal.signal(signal.SIGINT, signal.SIG_DFL)  # not the stack's handlers
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    # Its pickling (seconds of a core at thousands of orders) on a core the requests
+                    # leave idle, never ahead of them.
+                    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
                     # Its copies of the parent's sockets (the endpoint's listening port, clients'
                     # connections) closed: a port or a connection must not outlive its owner's stop.
                     os.closerange(3, draft.fileno())
@@ -299,8 +310,11 @@ class Snapshots:
 
     def save_if_due(self) -> None:
         """Save (in the background) once the changes have been quiet for ``SAVE_AFTER_QUIET``, or
-        ``SAVE_AT_LEAST_EVERY`` after the last save under constant changes."""
+        ``SAVE_AT_LEAST_EVERY`` after the last save under constant changes; never sooner after the
+        last save than its share of the time (``SAVING_SHARE``) allows."""
         now = time.monotonic()
+        if now - self._saved_when < self._took * (1 / SAVING_SHARE - 1):
+            return
         if (
             now - self.tracker.last_change >= SAVE_AFTER_QUIET
             or now - self._saved_when >= SAVE_AT_LEAST_EVERY

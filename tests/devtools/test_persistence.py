@@ -185,6 +185,52 @@ def test_a_background_saves_child_holds_no_file_but_its_draft(aws, tmp_path: Pat
     saving.join()
 
 
+def test_a_background_saves_child_pickles_only_on_a_core_left_idle(aws, tmp_path: Path, monkeypatch) -> None:
+    """Its pickling (seconds of a core at thousands of orders) must not slow the requests down."""
+    client, tracker = aws
+    _create_table(client("dynamodb"))
+    policy = tmp_path / "policy"
+    pickling = persistence._pickled
+
+    def noting_its_policy(payload: Any) -> bytes:  # runs in the child
+        policy.write_text(str(os.sched_getscheduler(0)))
+        return pickling(payload)
+
+    monkeypatch.setattr(persistence, "_pickled", noting_its_policy)
+    assert _snapshots(tmp_path, tracker).save(in_background=True)
+    assert int(policy.read_text()) == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # this process's own left as it was
+
+
+def test_saves_take_at_most_their_share_of_the_time(aws, tmp_path: Path, monkeypatch) -> None:
+    """A save that took s seconds (a large data set) is followed by none for 9 s x s, however quiet
+    the changes are: saving must not take a core of its own as the data grows."""
+    client, tracker = aws
+    dynamodb = client("dynamodb")
+    _create_table(dynamodb)
+    snapshots = _snapshots(tmp_path, tracker)
+    pickling = persistence._pickled
+    took = 0.3
+
+    def slowly(payload: Any) -> bytes:
+        time.sleep(took)
+        return pickling(payload)
+
+    monkeypatch.setattr(persistence, "_pickled", slowly)
+    monkeypatch.setattr(persistence, "SAVE_AFTER_QUIET", 0.0)
+    saved = lambda: snapshots.path.stat().st_mtime_ns if snapshots.path.exists() else None  # noqa: E731
+    dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": "a"}})
+    snapshots.save_if_due()
+    first, after_first = saved(), time.monotonic()
+    assert first is not None
+
+    dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": "b"}})
+    snapshots.save_if_due()
+    assert saved() == first  # due (quiet), but within 9x the last save's time
+    wait_until(lambda: snapshots.save_if_due() or saved() != first, 30, "the next save")
+    assert time.monotonic() - after_first >= took * (1 / persistence.SAVING_SHARE - 1)
+
+
 def _children() -> list[int]:
     """This process's children (the fourth field of /proc/<pid>/stat is the parent's pid)."""
     found = []
