@@ -427,8 +427,12 @@ def main() -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, _: Any) -> None:
-        if stop.is_set():  # a second Ctrl-C: do not wait for the orderly stop
-            _exit_now(128 + signum)
+        if stop.is_set():
+            if signum == signal.SIGINT:  # a second Ctrl-C: do not wait for the orderly stop
+                _exit_now(128 + signum)
+            # A SIGTERM again is the same request: make forwards to the stack the SIGTERM its process
+            # group got (``kill -- -<pgid>``, a process manager), and the stop bounds itself anyway.
+            return
         stop.set()
         _exit_in(FORCED_EXIT_AFTER)
 

@@ -5,6 +5,7 @@ so."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from devtools.local.persistence import SNAPSHOT_FILE
+from devtools.local.stack import STOPPED
 from devtools.template import ROOT
 from tests.e2e.local_stack import LocalStack, copy_repo, kill, running, start, wait_until
 
@@ -140,6 +142,30 @@ def test_a_sigterm_to_the_whole_process_group_saves_the_data(tmp_path: Path) -> 
     with running(tmp_path) as again:
         user = again.request("GET", "/users/gus", token=token)
         assert (user.status, user.body["email"]) == (200, "gus@example.com")
+
+
+def test_a_sigterm_make_forwards_again_still_saves_the_data(tmp_path: Path) -> None:
+    """``make dev`` in a process group that gets a SIGTERM: make forwards it to the stack, which so
+    gets two at once. The second once cut the orderly stop short, as a second Ctrl-C does: nothing
+    was saved."""
+    first = start(tmp_path)
+    try:
+        token = _create_user(first, "hal")
+        os.killpg(first.process.pid, signal.SIGTERM)
+        # make's, whenever it comes during the stop (two at the same instant are handled as one).
+        deadline = time.monotonic() + STOP_WITHIN + 2
+        while first.process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(first.process.pid, signal.SIGTERM)
+            time.sleep(0.01)
+    finally:
+        kill(first.process)
+    log = first.log_text()
+    assert (first.process.returncode, STOPPED in log) == (0, True), log[-3000:]
+
+    with running(tmp_path) as again:
+        user = again.request("GET", "/users/hal", token=token)
+        assert (user.status, user.body["email"]) == (200, "hal@example.com")
 
 
 def test_an_execution_running_at_a_sigterm_is_started_again_and_completes(tmp_path: Path) -> None:
