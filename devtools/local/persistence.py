@@ -13,7 +13,8 @@ state directory (``.local-stack/aws-state.pickle``), restored at the next start.
 - **Off the writes' path**: the periodic saves (``save_if_due``) are pickled and written by a child
   process forked between two writes, so the writes wait for the fork, not for the pickling, whose
   cost grows with the data. The child runs only on a core nothing else wants (``SCHED_IDLE``), and
-  the saves take at most ``SAVING_SHARE`` of the time: the requests' cost stays flat as data grows.
+  the saves take at most ``SAVING_SHARE`` of the time: saving does not slow the requests down as
+  the data grows.
 - **Checked before it is loaded**: the file starts with a header naming its format and the moto
   version that wrote it. A snapshot of another moto version, or one that does not load, is moved
   aside (``<file>.unusable-<time>``) with a log line saying why, and the stack starts empty.
