@@ -5,6 +5,7 @@ moto's stream shard iterators, as patched: nothing kept per iterator, each valid
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import pickle
 import socket
@@ -23,7 +24,7 @@ from moto.core.model_instances import reset_model_data
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodbstreams.models import dynamodbstreams_backends
-from moto.sqs.models import sqs_backends
+from moto.sqs.models import Queue, sqs_backends
 
 from devtools.emulator.plumbing import MOTO_CONFIG
 from devtools.local import aws_endpoint
@@ -321,6 +322,145 @@ def test_a_receive_from_a_queue_3_000_deep_makes_one_pass_over_it() -> None:
     # A receive still makes moto's one pass over the queue for its visible messages; moto 5.2.5 made
     # about thirty more (every attribute, three times per message received): some 1,000x here.
     assert large < small * 15 + 0.05
+
+
+class _CountedPasses(list[Any]):
+    """A queue's messages, counting the passes Python code makes over them."""
+
+    passes = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        self.passes += 1
+        return super().__iter__()
+
+
+@pytest.fixture
+def sqs() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def _deep_queue(sqs: Any, name: str, depth: int = 300, **attributes: str) -> tuple[str, _CountedPasses]:
+    """A queue ``depth`` deep, its messages counting the passes over them."""
+    queue_url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    for n in range(depth):
+        backend.send_message(
+            name,
+            f"message {n}",
+            group_id="g" if name.endswith(".fifo") else None,
+            deduplication_id=f"d{n}" if name.endswith(".fifo") else None,
+        )
+    queue = backend.get_queue(name)
+    queue._messages = counted = _CountedPasses(queue._messages)
+    return queue_url, counted
+
+
+@pytest.mark.parametrize("name", ["standard", "ordered.fifo"])
+def test_a_send_a_delete_and_a_visibility_change_make_no_pass_over_the_queue(sqs: Any, name: str) -> None:
+    fifo = name.endswith(".fifo")
+    queue_url, messages = _deep_queue(sqs, name, **({"FifoQueue": "true"} if fifo else {}))
+    [first, second] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=2)["Messages"]
+    messages.passes = 0
+
+    group = {"MessageGroupId": "h", "MessageDeduplicationId": "new"} if fifo else {}
+    sqs.send_message(QueueUrl=queue_url, MessageBody="one more", **group)
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=first["ReceiptHandle"])
+    sqs.change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=0
+    )
+
+    # moto 5.2.5: three passes to send (every attribute, to read ContentBasedDeduplication; a FIFO
+    # queue's send builds them three more times), two to delete, one to change the visibility.
+    # A FIFO send still looks for a duplicate of its deduplication id, as moto does.
+    assert messages.passes == (1 if fifo else 0)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+    ) == (
+        "300",  # 300 sent, 1 more, 1 deleted, 1 visible again
+        "0",
+    )
+
+
+def moto_queue_attributes(queue: Queue) -> dict[str, Any]:
+    """``queue.attributes`` as moto's own ``Queue`` builds them: from a copy of its module loaded
+    apart, since the suite's is patched."""
+    spec = importlib.util.find_spec("moto.sqs.models")
+    assert spec is not None
+    assert spec.loader is not None
+    unpatched = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unpatched)
+    return unpatched.Queue.attributes.fget(queue)  # type: ignore[no-any-return]
+
+
+def test_a_queue_s_attributes_read_as_moto_builds_them(sqs: Any) -> None:
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=sqs.create_queue(QueueName="dead.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"],
+        AttributeNames=["QueueArn"],
+    )["Attributes"]["QueueArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:*"}],
+    }
+    sqs.create_queue(
+        QueueName="everything.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "true",
+            "KmsMasterKeyId": "alias/aws/sqs",
+            "Policy": json.dumps(policy),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
+            "DelaySeconds": "0",
+        },
+    )
+    sqs.create_queue(QueueName="plain")
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+    for name in ("everything.fifo", "plain", "dead.fifo"):
+        queue = backend.get_queue(name)
+        assert dict(queue.attributes) == moto_queue_attributes(queue)
+    assert backend.get_queue("everything.fifo").attributes["ContentBasedDeduplication"] == "true"
+    assert "KmsMasterKeyId" not in backend.get_queue("plain").attributes
+
+
+def test_a_receipt_handle_the_index_never_saw_still_finds_its_message(sqs: Any) -> None:
+    """A message restored from a save is a new object, received before the restart."""
+    queue_url = sqs.create_queue(QueueName="restored")["QueueUrl"]
+    for body in ("one", "two"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=2, VisibilityTimeout=60)[
+        "Messages"
+    ]
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_queue("restored")
+    queue._messages = pickle.loads(pickle.dumps(queue._messages))  # noqa: S301 - its own bytes
+    queue._pending_messages = set()
+
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=received[0]["ReceiptHandle"])
+    sqs.change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=received[1]["ReceiptHandle"], VisibilityTimeout=0
+    )
+
+    [again] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=2)["Messages"]
+    assert again["Body"] == received[1]["Body"]
+
+
+def test_a_receipt_handle_of_another_queue_or_none_is_refused_and_a_second_delete_is_not(sqs: Any) -> None:
+    here, there = (sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("here", "there"))
+    sqs.send_message(QueueUrl=there, MessageBody="elsewhere")
+    [message] = sqs.receive_message(QueueUrl=there)["Messages"]
+
+    for handle in (message["ReceiptHandle"], "not-a-handle"):
+        with pytest.raises(ClientError) as refused:
+            sqs.delete_message(QueueUrl=here, ReceiptHandle=handle)
+        assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+        with pytest.raises(ClientError) as refused:
+            sqs.change_message_visibility(QueueUrl=here, ReceiptHandle=handle, VisibilityTimeout=0)
+        assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+    sqs.delete_message(QueueUrl=there, ReceiptHandle=message["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=there, ReceiptHandle=message["ReceiptHandle"])  # as AWS: no error
+    assert "Messages" not in sqs.receive_message(QueueUrl=there)
 
 
 INDEXED = "indexed"
