@@ -19,6 +19,12 @@ read again until then. One whose position is before the shard's first record (th
 retention drops records, ``devtools.local.retention``) gets ``TrimmedDataAccessException``, as on
 AWS, where moto failed an assertion.
 
+``StreamShard`` (moto 5.2.5) gives every stream the same shard id, that of every other table's
+stream and of the stream it replaces when a table's stream is created again (another
+``StreamViewType``), its sequence numbers starting where the last one's did: a consumer that keeps
+its position per shard, as Lambda does, skipped the new stream's first records, and one reading two
+tables' streams mixed them up. A shard gets an id of its own, shaped as AWS's.
+
 ``StreamRecord`` (moto 5.2.5) keeps each stream record as nested dicts of DynamoDB JSON, both images
 of a ``NEW_AND_OLD_IMAGES`` record included: about 20 KB of Python objects for an order's 2 KB
 record, and a stream holds thousands (AWS trims after 24 h). The record is kept as its JSON text
@@ -93,6 +99,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamRecord, StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+from moto.moto_api._internal import mock_random
 from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -302,6 +309,14 @@ def shard_iterator_get(self: ShardIterator, limit: int = 1000) -> dict[str, Any]
             self.streams_backend, self.stream_shard, "AT_SEQUENCE_NUMBER", self.sequence_number
         )
     return {"NextShardIterator": _positioned(following).arn, "Records": items}
+
+
+_moto_stream_shard_init = StreamShard.__init__
+
+
+def stream_shard_init(self: StreamShard, account_id: str, table: Table) -> None:
+    _moto_stream_shard_init(self, account_id, table)
+    self.id = f"shardId-{int(time.time() * 1000):020d}-{mock_random.get_random_hex(8)}"  # as AWS's
 
 
 _moto_stream_record_init = StreamRecord.__init__
@@ -627,6 +642,7 @@ def apply() -> None:
     DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
     ShardIterator.get = shard_iterator_get  # type: ignore[method-assign]
+    StreamShard.__init__ = stream_shard_init  # type: ignore[method-assign]
     StreamRecord.__init__ = stream_record_init  # type: ignore[method-assign]
     StreamRecord.to_json = stream_record_to_json  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]

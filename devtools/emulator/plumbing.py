@@ -182,7 +182,7 @@ class Plumbing:
     def __post_init__(self) -> None:
         self._handlers: dict[str, Callable] = {}
         self.redefine(self.stacks)
-        self._positions: dict[tuple[str, str], str] = {}  # (stream, shard) -> last sequence number done
+        self._positions: dict[tuple[str, str], str] = {}  # (consumer, shard id) -> last sequence number done
         # (consumer, shard) -> (the sequence number it fails on, attempts): one entry per failing shard.
         self._stream_attempts: dict[tuple[str, str], tuple[str, int]] = {}
         self._clients: dict[str, Any] = {}

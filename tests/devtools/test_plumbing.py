@@ -49,3 +49,24 @@ def test_rounds_describe_a_table_again_only_when_its_stream_changed(call_http, p
     moto_table.set_stream_specification({"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     _deliver(plumbing)
     assert sorted(described) == sorted([*tables, USERS_TABLE]), "the users' table described again"
+
+
+def test_a_stream_created_again_is_read_from_its_first_record(call_http, plumbing) -> None:
+    """A consumer keeps its position per shard, as Lambda does: a stream created again (another
+    StreamViewType) has shards of its own, and its first records reach the consumers."""
+    delivered: list[str] = []
+    plumbing.invoker = lambda name, event: delivered.extend(r["eventSourceARN"] for r in event["Records"])
+    for user in ("u1", "u2", "u3"):
+        _sign_up(call_http, user)
+    _deliver(plumbing)
+    moto_table = dynamodb_backends[plumbing.stacks.account][plumbing.stacks.region].tables[USERS_TABLE]
+    old_stream = moto_table.latest_stream_label
+
+    moto_table.set_stream_specification({"StreamEnabled": False})
+    moto_table.set_stream_specification({"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    assert moto_table.latest_stream_label != old_stream
+    delivered.clear()
+    _sign_up(call_http, "u4")
+    _deliver(plumbing)
+
+    assert any(arn.endswith(f"/stream/{moto_table.latest_stream_label}") for arn in delivered)
