@@ -40,12 +40,12 @@ draining. The replacement reads the period from the queue (a receive still makes
 over the queue for its visible messages).
 
 The rest of moto's SQS (5.2.5) also passes over every message of a queue where one would do, so
-that a backlog made every message cost more (a send to a queue 3,000 deep: 40 ms, against 3 ms at
-30): ``SendMessage`` builds every queue attribute, the three approximate counts included, to read
-``ContentBasedDeduplication`` (and a FIFO queue's send builds them three more times);
-``DeleteMessage`` makes two passes to find the message with the receipt handle, and
-``ChangeMessageVisibility`` one; and each pass reads the clock twice a message (``visible``,
-``delayed``). The replacements: ``Queue.attributes`` computes each attribute when it is read; a
+that a backlog made every message cost more (a send to a queue 3,000 deep: 37 ms, against 0.5 ms
+at 30; 0.02 ms at either, patched): ``SendMessage`` builds every queue attribute, the three
+approximate counts included, to read ``ContentBasedDeduplication`` (and a FIFO queue's send builds
+them three more times); ``DeleteMessage`` makes two passes to find the message with the receipt
+handle, and ``ChangeMessageVisibility`` one; and each pass reads the clock twice a message
+(``visible``, ``delayed``). The replacements: ``Queue.attributes`` computes each attribute when it is read; a
 receipt handle finds its message through an index kept as messages are received (and through
 moto's pass when the index does not place it in the queue: a queue restored from a save); a pass
 reads the clock once.
