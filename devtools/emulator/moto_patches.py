@@ -383,6 +383,9 @@ class QueueAttributes(Mapping[str, Any]):
         if queue.kms_master_key_id:  # type: ignore[attr-defined]
             self._names += queue.KMS_ATTRIBUTES
 
+    def __contains__(self, name: object) -> bool:  # Mapping's would compute the value
+        return name in self._names
+
     def __getitem__(self, name: str) -> Any:
         if name not in self._names:
             raise KeyError(name)

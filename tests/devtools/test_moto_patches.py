@@ -420,7 +420,10 @@ def test_a_queue_s_attributes_read_as_moto_builds_them(sqs: Any) -> None:
 
     for name in ("everything.fifo", "plain", "dead.fifo"):
         queue = backend.get_queue(name)
-        assert dict(queue.attributes) == moto_queue_attributes(queue)
+        expected = moto_queue_attributes(queue)
+        assert dict(queue.attributes) == expected
+        every_name = [*Queue.BASE_ATTRIBUTES, *Queue.FIFO_ATTRIBUTES, *Queue.KMS_ATTRIBUTES, "Nope"]
+        assert [n for n in every_name if n in queue.attributes] == [n for n in every_name if n in expected]
     assert backend.get_queue("everything.fifo").attributes["ContentBasedDeduplication"] == "true"
     assert "KmsMasterKeyId" not in backend.get_queue("plain").attributes
 
