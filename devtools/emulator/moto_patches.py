@@ -31,24 +31,21 @@ record, and a stream holds thousands (AWS trims after 24 h). The record is kept 
 instead, and decoded when it is read: a tenth of the memory. (A record holding binary attributes,
 which JSON does not, stays as moto keeps it.)
 
-``SQSBackend.is_message_valid_based_on_retention_period`` (moto 5.2.5), run for every message a
-``ReceiveMessage`` returns, reads the queue's retention period through ``get_queue_attributes``,
-which builds every attribute of the queue three times, the approximate counts included: each a
-pass over every message in the queue. A receive cost grew with the queue's depth (a batch of 10
-from an intake queue 2,700 deep: 45% of the local stack's CPU), so a backlog slowed its own
-draining. The replacement reads the period from the queue (a receive still makes moto's one pass
-over the queue for its visible messages).
-
-The rest of moto's SQS (5.2.5) also passes over every message of a queue where one would do, so
-that a backlog made every message cost more (a send to a queue 3,000 deep: 37 ms, against 0.5 ms
-at 30; 0.02 ms at either, patched): ``SendMessage`` builds every queue attribute, the three
-approximate counts included, to read ``ContentBasedDeduplication`` (and a FIFO queue's send builds
-them three more times); ``DeleteMessage`` makes two passes to find the message with the receipt
-handle, and ``ChangeMessageVisibility`` one; and each pass reads the clock twice a message
-(``visible``, ``delayed``). The replacements: ``Queue.attributes`` computes each attribute when it is read; a
-receipt handle finds its message through an index kept as messages are received (and through
-moto's pass when the index does not place it in the queue: a queue restored from a save); a pass
-reads the clock once.
+moto's SQS (5.2.5) passes over every message of a queue where none is needed, so a backlog made
+every message cost more, and slowed its own draining:
+- ``Queue.attributes`` builds every attribute of the queue, the three approximate counts included,
+  each a pass over every message, to answer for one. ``ReceiveMessage`` read it three times per
+  message returned, for the retention period (a batch of 10 from an intake queue 2,700 deep: 45%
+  of the local stack's CPU); ``SendMessage`` read it for ``ContentBasedDeduplication`` (a FIFO
+  queue's send three more times): a send to a queue 3,000 deep took 37 ms, against 0.5 ms at 30.
+  Patched, ``Queue.attributes`` computes each attribute when it is read (0.02 ms a send at either
+  depth).
+- ``DeleteMessage`` makes two passes to find the message with the receipt handle, and
+  ``ChangeMessageVisibility`` one. Patched, a receipt handle finds its message through an index
+  kept as messages are received (and through moto's pass when the index does not place it in the
+  queue: a queue restored from a save).
+- Each pass reads the clock twice a message (``visible``, ``delayed``); patched, once a pass. A
+  receive still makes moto's one pass over the queue for its visible messages.
 
 ``Table.query`` (moto 5.2.5) looks at every item of the table for each query, of the table or of a
 global secondary index, and only then keeps those of the partition asked for: a query's cost grows
@@ -84,7 +81,7 @@ from typing import Any
 import moto
 from moto.core.common_models import BaseModel
 from moto.core.exceptions import JsonRESTError
-from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
+from moto.core.utils import camelcase_to_underscores, unix_time_millis
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -341,11 +338,6 @@ def stream_record_to_json(self: StreamRecord) -> dict[str, Any]:
     record = json.loads(self.encoded)
     record["dynamodb"]["ApproximateCreationDateTime"] = self.created
     return record
-
-
-def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
-    retain_until = self.get_queue(queue_name).message_retention_period + message.sent_timestamp / 1000
-    return retain_until > unix_time()
 
 
 def queue_messages(self: Queue) -> list[Message]:
@@ -648,7 +640,6 @@ def apply() -> None:
     StreamShard.__init__ = stream_shard_init  # type: ignore[method-assign]
     StreamRecord.__init__ = stream_record_init  # type: ignore[method-assign]
     StreamRecord.to_json = stream_record_to_json  # type: ignore[method-assign]
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     Queue.messages = property(queue_messages)  # type: ignore[method-assign,assignment]
     Queue.approximate_number_of_messages_delayed = property(approximate_number_of_messages_delayed)  # type: ignore[method-assign,assignment]
     Queue.approximate_number_of_messages_not_visible = property(approximate_number_of_messages_not_visible)  # type: ignore[method-assign,assignment]
