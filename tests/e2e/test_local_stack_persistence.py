@@ -65,11 +65,13 @@ def _notified(stack: LocalStack, token: str, user: str, order_id: str) -> list[d
         ]
         # The welcome too: its consumer polls beside the orders' own, so it may come second.
         welcomed = any(n["template"] == "welcome" for n in notifications)
-        if welcomed and any(n["values"].get("order_id") == order_id for n in notifications):
-            return notifications
-        return None
+        ordered = any(n["values"].get("order_id") == order_id for n in notifications)
+        # And each one sent: a notification is recorded ``pending`` before the mail service takes
+        # it, so a list read in between would differ from the same list saved a moment later.
+        sent = all(n["status"] == "sent" for n in notifications)
+        return notifications if welcomed and ordered and sent else None
 
-    return wait_until(arrived, 60, f"the welcome and the notification of order {order_id}")
+    return wait_until(arrived, 60, f"the welcome and the notification of order {order_id}, sent")
 
 
 def _stop(stack: LocalStack, signum: int) -> float:
