@@ -420,7 +420,10 @@ def queue_delete_message(self: Queue, receipt_handle: str) -> None:
     message = _message_with_receipt_handle(self, receipt_handle)
     if message is None:
         raise ReceiptHandleIsInvalid()
-    self._messages.remove(message)
+    try:
+        self._messages.remove(message)  # in place, atomic: moto's new list lost a concurrent send
+    except ValueError:  # another request deleted it since the lookup: not an error, as above
+        return
     self.pending_messages.discard(message)
     self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
 

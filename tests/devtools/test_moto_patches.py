@@ -471,6 +471,29 @@ def test_a_receipt_handle_of_another_queue_or_none_is_refused_and_a_second_delet
     assert "Messages" not in sqs.receive_message(QueueUrl=there)
 
 
+class _DeletedRightAfterTheLookup(list[Any]):
+    """A queue's messages, where another request's delete of the same message lands between this
+    one's lookup of its receipt handle and its removal."""
+
+    def __contains__(self, message: object) -> bool:
+        found = super().__contains__(message)
+        if found:
+            super().remove(message)
+        return found
+
+
+def test_two_deletes_of_one_message_at_once_both_succeed(sqs: Any) -> None:
+    queue_url = sqs.create_queue(QueueName="twice")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody="once")
+    [message] = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_queue("twice")
+    queue._messages = _DeletedRightAfterTheLookup(queue._messages)
+
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])  # as AWS: no error
+
+    assert list(queue._messages) == []
+
+
 INDEXED = "indexed"
 
 
